@@ -1,0 +1,1 @@
+"""Contract tests: fuzz clients against the mock, verify servers against the contract."""

@@ -1,0 +1,161 @@
+"""The admin API under /__mock/: reset, scenario queue, clock, journal, jobs.
+
+Open to loopback clients only, unless an admin token is set: then every admin call
+must carry it in X-Ipmock-Admin-Token, from wherever it comes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mock_server.config import ConfigError, scenario_from_json
+from mock_server.errors import ApiError
+from mock_server.scenarios import TEST_KEY_PREFIX, UnknownScenario
+from mock_server.state import MockState, mock_state
+
+ADMIN_TOKEN_HEADER = "x-ipmock-admin-token"
+
+
+def _guard(request: Request) -> MockState:
+    state = mock_state(request)
+    token = state.settings.admin_token
+    if token is not None:
+        sent = request.headers.get(ADMIN_TOKEN_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), token.reveal().encode()):
+            raise ApiError(
+                403, "unauthorized", f"admin API: send the admin token in {ADMIN_TOKEN_HEADER}"
+            )
+        return state
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host in ("localhost", "testclient")
+    if not loopback:
+        raise ApiError(
+            403,
+            "unauthorized",
+            "admin API is open to loopback clients only; "
+            "start the server with --admin-token to allow others",
+        )
+    return state
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "invalid_request", "admin API: the body is not valid JSON") from None
+
+
+async def reset(request: Request) -> Response:
+    state = _guard(request)
+    await state.store.clear()
+    state.book.reset()
+    state.journal.clear()
+    state.clock.reset()
+    state.images.clear()
+    return JSONResponse({"reset": True})
+
+
+async def scenarios(request: Request) -> Response:
+    state = _guard(request)
+    return JSONResponse(
+        {
+            "default": state.book.default,
+            "scenarios": [
+                {**s.to_json(), "test_key": TEST_KEY_PREFIX + name}
+                for name, s in state.book.scenarios.items()
+            ],
+        }
+    )
+
+
+async def queue(request: Request) -> Response:
+    """GET: the queue. POST {"scenarios": [name or object, ...]}: append. DELETE: empty it."""
+    state = _guard(request)
+    if request.method == "POST":
+        body = await _json_body(request)
+        specs = body.get("scenarios") if isinstance(body, dict) else body
+        if not isinstance(specs, list) or not specs:
+            raise ApiError(
+                400,
+                "invalid_request",
+                'admin API: send {"scenarios": [name or scenario object, ...]}',
+            )
+        try:
+            resolved = [
+                state.book.get(s) if isinstance(s, str) else scenario_from_json(s, f"scenarios.{i}")
+                for i, s in enumerate(specs)
+            ]
+        except (UnknownScenario, ConfigError) as exc:
+            raise ApiError(400, "invalid_request", f"admin API: {exc}") from None
+        state.book.queue.extend(resolved)
+    elif request.method == "DELETE":
+        state.book.queue.clear()
+    return JSONResponse({"queue": [s.to_json() for s in state.book.queue]})
+
+
+async def clock(request: Request) -> Response:
+    """GET: the mock's time. POST {"advance": seconds}: move it forward."""
+    state = _guard(request)
+    if request.method == "POST":
+        body = await _json_body(request)
+        seconds = body.get("advance") if isinstance(body, dict) else None
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not (0 <= seconds <= 10**9)
+        ):
+            raise ApiError(
+                400,
+                "invalid_request",
+                'admin API: send {"advance": seconds}, a number from 0 to 1e9',
+            )
+        state.clock.advance(float(seconds))
+    return JSONResponse({"now": state.clock.now(), "offset": state.clock.offset})
+
+
+async def journal(request: Request) -> Response:
+    """GET: the journal, oldest first (?path=... keeps entries whose path starts so). DELETE: clear."""
+    state = _guard(request)
+    if request.method == "DELETE":
+        state.journal.clear()
+    prefix = request.query_params.get("path", "")
+    entries = [e for e in state.journal.entries if e["path"].startswith(prefix)]
+    return JSONResponse({"entries": entries})
+
+
+async def jobs(request: Request) -> Response:
+    state = _guard(request)
+    return JSONResponse({"jobs": [j.to_json() for j in await state.store.jobs()]})
+
+
+async def job(request: Request) -> Response:
+    state = _guard(request)
+    found = await state.store.get(request.path_params["id"])
+    if found is None:
+        raise ApiError(404, "not_found", f"admin API: no job {request.path_params['id']!r}")
+    return JSONResponse(found.to_json())
+
+
+def admin_routes() -> list[BaseRoute]:
+    return [
+        Route("/__mock/reset", reset, methods=["POST"]),
+        Route("/__mock/scenarios", scenarios, methods=["GET"]),
+        Route("/__mock/queue", queue, methods=["GET", "POST", "DELETE"]),
+        Route("/__mock/clock", clock, methods=["GET", "POST"]),
+        Route("/__mock/journal", journal, methods=["GET", "DELETE"]),
+        Route("/__mock/jobs", jobs, methods=["GET"]),
+        Route("/__mock/jobs/{id}", job, methods=["GET"]),
+    ]

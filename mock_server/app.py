@@ -1,0 +1,235 @@
+"""The mock API as a Starlette app: submit, poll, download, and the contract document.
+
+A submit goes: API key -> scenario named by the request (header, test key) -> body read
+(size-limited) -> validation -> scenario for the body (queue, rules, chaos, default) ->
+job stored -> the job's first answer. Every refusal is an ApiError, rendered as a
+FAILURE body by one handler.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+import re
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mock_server import contract
+from mock_server.admin import admin_routes
+from mock_server.clock import Clock
+from mock_server.config import load_book
+from mock_server.errors import ApiError
+from mock_server.images import ImageSpec
+from mock_server.jobs import Job, JobStore, MemoryStore, key_fingerprint, new_job_id
+from mock_server.journal import Journal, JournalMiddleware
+from mock_server.scenarios import Scenario, ScenarioBook, UnknownScenario
+from mock_server.settings import Settings
+from mock_server.state import MockState, mock_state
+from mock_server.validation import InvalidRequest, validate
+
+log = logging.getLogger("ipmock")
+
+SUBMIT_PATH = "/sdxl/text2image/v1"
+STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
+IMAGE_PATH = "/images/{job_id}/{file_name}"
+_IMAGE_FILE = re.compile(r"([0-9])\.png")
+
+
+def _api_key(request: Request) -> str:
+    key = request.headers.get("api-key", "").strip()
+    if not key:
+        raise ApiError(401, "unauthorized", "missing API key: send it in the API-Key header")
+    return key
+
+
+def _scenario_named_by(state: MockState, request: Request, key: str) -> Scenario | None:
+    try:
+        return state.book.by_request(request.headers, key)
+    except UnknownScenario as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _base_url(state: MockState, request: Request) -> str:
+    return (state.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": job.state, "id": job.id}
+    if job.state == "SUCCESS":
+        base = _base_url(state, request)
+        body["download_urls"] = [f"{base}/images/{job.id}/{i}.png" for i in range(job.samples)]
+    elif job.state == "FAILURE":
+        body["error"] = job.scenario.error
+        body["code"] = "generation_failed"
+    if job.warnings:
+        body["warnings"] = job.warnings
+    return body
+
+
+async def submit(request: Request) -> Response:
+    state = mock_state(request)
+    key = _api_key(request)
+    scenario = _scenario_named_by(state, request, key)
+    if scenario is not None and scenario.refusal is not None:
+        raise ApiError.refusal(scenario.refusal)
+    raw = await _read_body(request, state.settings.max_body_bytes)
+    try:
+        accepted = validate(
+            raw, strict=state.settings.strict, accept_model_uuid=state.settings.accept_model_uuid
+        )
+    except InvalidRequest as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"invalid request: {exc}",
+            errors=exc.errors,
+            warnings=exc.warnings,
+        ) from None
+    generation = accepted.request
+    scenario = scenario or state.book.for_body(generation.body)
+    if scenario.refusal is not None:
+        raise ApiError.refusal(scenario.refusal)
+    now = state.clock.now()
+    ttl = state.settings.job_ttl if scenario.expires_after is None else scenario.expires_after
+    job = Job(
+        id=new_job_id(),
+        owner=key_fingerprint(key),
+        scenario=scenario,
+        request=dict(generation.body),
+        seed=generation.seed if generation.seed >= 0 else state.seeds.randrange(2**32),
+        created_at=now,
+        expires_at=now + ttl,
+        warnings=[w.message for w in accepted.warnings],
+    )
+    job.settle(now)
+    await state.store.add(job)
+    return JSONResponse(_job_body(state, job, request), 202 if job.state == "PENDING" else 200)
+
+
+async def status(request: Request) -> Response:
+    state = mock_state(request)
+    key = _api_key(request)
+    scenario = _scenario_named_by(state, request, key)
+    if scenario is not None and scenario.refusal is not None:
+        raise ApiError.refusal(scenario.refusal)
+    job_id = request.path_params["id"]
+    job = await state.store.get(job_id)
+    if job is None or not hmac.compare_digest(job.owner, key_fingerprint(key)):
+        raise ApiError(404, "not_found", f"no job with id {job_id!r} for this API key")
+    now = state.clock.now()
+    if now >= job.expires_at:
+        raise ApiError(410, "expired", f"job {job_id!r} has expired")
+    job.poll(now)
+    await state.store.save(job)
+    return JSONResponse(_job_body(state, job, request))
+
+
+async def image(request: Request) -> Response:
+    state = mock_state(request)
+    job_id, file_name = request.path_params["job_id"], request.path_params["file_name"]
+    not_found = ApiError(404, "not_found", f"no image {file_name!r} for job {job_id!r}")
+    match = _IMAGE_FILE.fullmatch(file_name)
+    job = await state.store.get(job_id)
+    if match is None or job is None or job.state != "SUCCESS" or job.finished_at is None:
+        raise not_found
+    sample = int(match.group(1))
+    if sample >= job.samples:
+        raise not_found
+    if state.clock.now() >= job.finished_at + state.settings.url_ttl:
+        raise ApiError(410, "expired", "this download URL has expired")
+    rendered = await state.images.get(
+        ImageSpec(
+            job_id=job.id,
+            sample=sample,
+            samples=job.samples,
+            seed=job.seed,
+            width=int(job.request["width"]),
+            height=int(job.request["height"]),
+            prompt=str(job.request["prompt"]),
+        )
+    )
+    headers = {"ETag": rendered.etag, "Cache-Control": "private, max-age=3600"}
+    if rendered.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.png, media_type="image/png", headers=headers)
+
+
+async def openapi(request: Request) -> Response:
+    return Response(contract.openapi_bytes(), media_type="application/json")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    message = {
+        404: f"no such endpoint: {request.url.path}",
+        405: f"method {request.method} is not allowed on {request.url.path}",
+    }
+    return ApiError(exc.status_code, code, message.get(exc.status_code, exc.detail)).response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return ApiError(500, "server_error", "internal error in the mock server").response()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: JobStore | None = None,
+    clock: Clock | None = None,
+    book: ScenarioBook | None = None,
+) -> Starlette:
+    """The mock server as an ASGI app; every collaborator injectable for tests."""
+    settings = settings or Settings()
+    clock = clock or Clock()
+    state = MockState(
+        settings=settings,
+        book=book or load_book(settings.config, seed=settings.seed, chaos=settings.chaos),
+        store=store or MemoryStore(settings.max_jobs),
+        clock=clock,
+        journal=Journal(settings.journal_size),
+        seeds=random.Random(settings.seed),
+    )
+    app = Starlette(
+        routes=[
+            Route(SUBMIT_PATH, submit, methods=["POST"]),
+            Route(STATUS_PATH, status, methods=["GET"]),
+            Route(IMAGE_PATH, image, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+            *admin_routes(),
+        ],
+        middleware=[Middleware(JournalMiddleware, journal=state.journal, clock=clock)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.mock = state
+    return app

@@ -1,0 +1,200 @@
+"""The ``ipmock`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from mock_server.config import ConfigError, load_book
+from mock_server.scenarios import TEST_KEY_PREFIX, ScenarioBook
+from mock_server.settings import Secret, Settings
+
+DESCRIPTION = """\
+ipmock: a local stand-in for the ImagePipeline SDXL text-to-image API (with IP-Adapters).
+
+Point any client at `ipmock serve` and get every documented flow (SUCCESS, PENDING,
+FAILURE) on demand, without credits. Choose a flow per request with a test API key
+(test_<scenario>, e.g. test_success), the X-Ipmock-Scenario header, the admin queue,
+or rules in a config file.
+"""
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {value}")
+    return value
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"config file {text} does not exist")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ipmock",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the mock API (default 127.0.0.1:8000)",
+        description="Serve the mock API. Every option may also be set as IPMOCK_<OPTION> "
+        "in the environment (IPMOCK_PORT=9000); options on the command line win.",
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="port to bind, 0 for any free one (default 8000)")
+    serve.add_argument(
+        "--config",
+        type=_existing_file,
+        metavar="FILE",
+        help="TOML file with extra scenarios, rules and a chaos mix (docs/config.md)",
+    )
+    serve.add_argument("--seed", type=int, help="seed for the chaos mix and for random image seeds")
+    serve.add_argument(
+        "--chaos",
+        action="store_true",
+        default=None,
+        help="pick scenarios at random (seeded) when nothing else picks one",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="base of download URLs (default: the scheme and Host the client used)",
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="refuse unknown fields, over-long prompts and model UUIDs "
+        "instead of accepting them with a warning",
+    )
+    serve.add_argument(
+        "--refuse-model-uuid",
+        action="store_true",
+        default=None,
+        help='accept only model_id "sdxl", not a model UUID',
+    )
+    serve.add_argument(
+        "--admin-token",
+        metavar="TOKEN",
+        help="require this token for the admin API (then open off loopback too)",
+    )
+    serve.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body")
+    serve.add_argument(
+        "--job-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="seconds a job can be polled (default 3600)",
+    )
+    serve.add_argument(
+        "--url-ttl",
+        type=float,
+        metavar="SECONDS",
+        help="seconds a download URL works after SUCCESS (default 3600)",
+    )
+    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    return parser
+
+
+def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "config": args.config,
+        "seed": args.seed,
+        "chaos": args.chaos,
+        "public_url": args.public_url,
+        "strict": args.strict,
+        "admin_token": Secret(args.admin_token) if args.admin_token else None,
+        "max_body_bytes": args.max_body_bytes,
+        "job_ttl": args.job_ttl,
+        "url_ttl": args.url_ttl,
+        "log_level": args.log_level,
+        "accept_model_uuid": False if args.refuse_model_uuid else None,
+    }
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def banner(settings: Settings, book: ScenarioBook, url: str) -> str:
+    width = max(len(n) for n in book.scenarios) + len(TEST_KEY_PREFIX)
+    keys = "\n".join(
+        f"  {TEST_KEY_PREFIX + name:<{width}}  {s.description}"
+        for name, s in book.scenarios.items()
+    )
+    mode = "strict" if settings.strict else "lenient (unknown fields are warnings)"
+    return (
+        f"ipmock serving the ImagePipeline SDXL text-to-image API at {url}\n"
+        f"  submit   POST {url}/sdxl/text2image/v1   (header API-Key: any key)\n"
+        f"  poll     GET  {url}/sdxl/text2image/v1/status/{{id}}\n"
+        f"  contract GET  {url}/openapi.json\n"
+        f"  admin         {url}/__mock/   (reset, queue, clock, journal, jobs)\n"
+        f"  validation: {mode}; default scenario: {book.default}\n"
+        f"Test API keys pick a scenario with no code change:\n{keys}\n"
+    )
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from mock_server.app import create_app
+
+    try:
+        book = load_book(settings.config, seed=settings.seed, chaos=settings.chaos)
+    except ConfigError as exc:
+        print(f"ipmock: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, book=book)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+
+    async def announce() -> None:
+        sockets = [s for server_ in server.servers for s in server_.sockets]
+        host, port = sockets[0].getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(banner(settings, book, f"http://{shown}:{port}"), flush=True)
+
+    original_startup = server.startup
+
+    async def startup(sockets: object = None) -> None:
+        await original_startup(sockets=sockets)  # type: ignore[arg-type]
+        if server.started:
+            await announce()
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+    return 0 if server.started else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        base = Settings.from_environ()
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.command == "serve":
+        return serve(settings_from(args, base))
+    parser.error(f"unknown command {args.command}")  # argparse refuses it first
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Reads the mock's TOML config file (extra scenarios, rules, chaos) into a ScenarioBook."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from mock_server.scenarios import BUILT_IN, CHAOS_WEIGHTS, Match, Rule, Scenario, ScenarioBook
+
+
+class ConfigError(ValueError):
+    """The config file (or an admin request's scenario) is not usable; says where and why."""
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    text = resources.files("mock_server").joinpath("config.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _errors(instance: Any, schema: dict[str, Any], where: str) -> None:
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    problems = [
+        f"{where}{'.' + '.'.join(map(str, e.absolute_path)) if e.absolute_path else ''}: {e.message}"
+        for e in validator.iter_errors(instance)
+    ]
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
+    """An inline scenario (admin queue, config), checked against the config schema."""
+    _errors(data, {"$defs": _schema()["$defs"], "$ref": "#/$defs/scenario"}, where)
+    return Scenario.from_json({"name": "inline", **data})
+
+
+def load_book(path: Path | None, *, seed: int | None = None, chaos: bool = False) -> ScenarioBook:
+    """The scenario book for a config file (or none); ``chaos`` turns on the built-in mix."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        _errors(data, _schema(), str(path))
+    scenarios = {s.name: s for s in BUILT_IN}
+    for item in data.get("scenarios", []):
+        scenarios[item["name"]] = Scenario.from_json(item)
+    rules = [
+        Rule(
+            scenario=r["scenario"],
+            matches=tuple(
+                Match(name, **cond) if isinstance(cond, dict) else Match(name, equals=cond)
+                for name, cond in r["match"].items()
+            ),
+        )
+        for r in data.get("rules", [])
+    ]
+    weights = data.get("chaos", {}).get("weights") or (CHAOS_WEIGHTS if chaos else None)
+    try:
+        return ScenarioBook(
+            scenarios=scenarios,
+            rules=rules,
+            default=data.get("default_scenario", "pending-then-success"),
+            chaos_weights=weights,
+            seed=seed,
+        )
+    except LookupError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

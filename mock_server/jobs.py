@@ -1,0 +1,107 @@
+"""Jobs, their lifecycle along a scenario, and the store that keeps them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from mock_server.scenarios import Scenario
+
+State = Literal["PENDING", "SUCCESS", "FAILURE"]
+
+
+def key_fingerprint(api_key: str) -> str:
+    """What a job keeps of its owner's key: enough to compare, useless to steal."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
+def new_job_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    scenario: Scenario
+    request: dict[str, Any]
+    seed: int
+    created_at: float
+    expires_at: float
+    warnings: list[str] = field(default_factory=list)
+    polls: int = 0
+    state: State = "PENDING"
+    finished_at: float | None = None
+
+    def settle(self, now: float) -> None:
+        """Reach the scenario's outcome once its pending polls and seconds are spent.
+
+        A scenario with ``pending_polls=k`` answers PENDING at submit and to k polls;
+        the poll after them sees the outcome. With k=0 and no pending seconds the
+        submit itself answers the outcome.
+        """
+        s = self.scenario
+        if self.state != "PENDING" or s.pending_polls is None:
+            return
+        polls_spent = self.polls > s.pending_polls if self.polls else s.pending_polls == 0
+        if polls_spent and now - self.created_at >= s.pending_seconds:
+            self.state = "SUCCESS" if s.outcome == "success" else "FAILURE"
+            self.finished_at = now
+
+    def poll(self, now: float) -> None:
+        self.polls += 1
+        self.settle(now)
+
+    @property
+    def samples(self) -> int:
+        return int(self.request.get("samples", 1))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["scenario"] = self.scenario.to_json()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Job:
+        return cls(**{**data, "scenario": Scenario.from_json(data["scenario"])})
+
+
+class JobStore(Protocol):
+    """Where jobs live. Async so that a networked store fits the same interface."""
+
+    async def add(self, job: Job) -> None: ...
+    async def get(self, job_id: str) -> Job | None: ...
+    async def save(self, job: Job) -> None: ...
+    async def jobs(self) -> list[Job]: ...
+    async def clear(self) -> None: ...
+
+
+class MemoryStore:
+    """Jobs in this process, oldest dropped first beyond ``max_jobs``."""
+
+    def __init__(self, max_jobs: int = 10_000) -> None:
+        if max_jobs < 1:
+            raise ValueError(f"max_jobs must be at least 1, got {max_jobs}")
+        self.max_jobs = max_jobs
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+
+    async def add(self, job: Job) -> None:
+        self._jobs[job.id] = job
+        while len(self._jobs) > self.max_jobs:
+            self._jobs.popitem(last=False)
+
+    async def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    async def save(self, job: Job) -> None:
+        if job.id in self._jobs:
+            self._jobs[job.id] = job
+
+    async def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    async def clear(self) -> None:
+        self._jobs.clear()

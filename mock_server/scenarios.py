@@ -1,0 +1,234 @@
+"""Scenarios (what a job does: refuse, succeed, fail, stay pending) and how one is chosen.
+
+A scenario is data. The built-in catalogue covers the documented flows; a config file
+may add more and rules that pick them by request fields. For each submit the first
+source that names a scenario wins: the request header, the API key (``test_<name>``),
+the admin queue, the config rules, the seeded chaos mix, the default.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+SCENARIO_HEADER = "x-ipmock-scenario"
+TEST_KEY_PREFIX = "test_"
+DEFAULT_SCENARIO = "pending-then-success"
+
+
+class UnknownScenario(LookupError):
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(f"unknown scenario {name!r}; known scenarios: {', '.join(self.known)}")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The request is refused outright with an HTTP error and no job."""
+
+    http_status: int
+    code: str
+    error: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What happens to one submitted request.
+
+    With a refusal the submit (and, for a scenario chosen by key, every call) answers
+    that error. Otherwise a job is made: it answers PENDING until it has been polled
+    more than ``pending_polls`` times *and* ``pending_seconds`` have passed on the
+    mock's clock, then ends in ``outcome``. ``pending_polls=None`` never ends.
+    A job expires ``expires_after`` seconds after it was made (None: the server's TTL).
+    """
+
+    name: str
+    description: str = ""
+    refusal: Refusal | None = None
+    pending_polls: int | None = 0
+    pending_seconds: float = 0.0
+    outcome: Literal["success", "failure"] = "success"
+    error: str = "generation failed: the model could not produce an image"
+    expires_after: float | None = None
+
+    @property
+    def pending_at_submit(self) -> bool:
+        return self.pending_polls is None or self.pending_polls > 0 or self.pending_seconds > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Scenario:
+        values = dict(data)
+        if isinstance(values.get("refusal"), Mapping):
+            values["refusal"] = Refusal(**values["refusal"])
+        return cls(**values)
+
+
+BUILT_IN: tuple[Scenario, ...] = (
+    Scenario("success", "SUCCESS at once, with the download URLs."),
+    Scenario(
+        "pending-then-success", "PENDING at submit and for one poll, then SUCCESS.", pending_polls=1
+    ),
+    Scenario(
+        "pending-3-then-success",
+        "PENDING at submit and for three polls, then SUCCESS.",
+        pending_polls=3,
+    ),
+    Scenario(
+        "pending-10s-then-success",
+        "PENDING until 10 seconds have passed on the mock's clock, then SUCCESS.",
+        pending_seconds=10.0,
+    ),
+    Scenario(
+        "pending-then-failure",
+        "PENDING at submit and for one poll, then FAILURE.",
+        pending_polls=1,
+        outcome="failure",
+        error="generation failed: the worker ran out of GPU memory",
+    ),
+    Scenario("failure", "FAILURE at once: the generation failed (HTTP 200).", outcome="failure"),
+    Scenario("stuck", "PENDING forever.", pending_polls=None),
+    Scenario(
+        "expired",
+        "PENDING at submit; the job has expired by the first poll (410).",
+        pending_polls=1,
+        expires_after=0.0,
+    ),
+    Scenario(
+        "no-credits",
+        "Refused: insufficient credits (402).",
+        refusal=Refusal(
+            402,
+            "insufficient_credits",
+            "insufficient credits: top up your balance to generate images",
+        ),
+    ),
+    Scenario(
+        "busy",
+        "Refused: the service is busy (503 with Retry-After).",
+        refusal=Refusal(503, "busy", "the service is busy: try again later", 5),
+    ),
+    Scenario(
+        "rate-limited",
+        "Refused: rate limited (429 with Retry-After).",
+        refusal=Refusal(429, "rate_limited", "rate limit exceeded: slow down", 2),
+    ),
+    Scenario(
+        "unauthorized",
+        "Refused: the API key is not valid (401).",
+        refusal=Refusal(401, "unauthorized", "invalid API key"),
+    ),
+    Scenario(
+        "server-error",
+        "Refused: an internal server error (500).",
+        refusal=Refusal(500, "server_error", "internal server error (simulated)"),
+    ),
+)
+
+CHAOS_WEIGHTS: Mapping[str, float] = {
+    "success": 4,
+    "pending-then-success": 4,
+    "pending-3-then-success": 2,
+    "pending-then-failure": 1,
+    "failure": 1,
+    "busy": 1,
+    "rate-limited": 1,
+}
+
+
+@dataclass(frozen=True)
+class Match:
+    """One field condition of a rule: equals, contains (substring or list item), matches."""
+
+    field: str
+    equals: Any = None
+    contains: Any = None
+    matches: str | None = None
+
+    def test(self, body: Mapping[str, Any]) -> bool:
+        if self.field not in body:
+            return False
+        value = body[self.field]
+        if self.equals is not None and value != self.equals:
+            return False
+        if self.contains is not None:
+            if isinstance(value, str) and isinstance(self.contains, str):
+                if self.contains not in value:
+                    return False
+            elif not isinstance(value, list) or self.contains not in value:
+                return False
+        return self.matches is None or (
+            isinstance(value, str) and re.search(self.matches, value) is not None
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    scenario: str
+    matches: tuple[Match, ...]
+
+    def test(self, body: Mapping[str, Any]) -> bool:
+        return all(m.test(body) for m in self.matches)
+
+
+@dataclass
+class ScenarioBook:
+    """Every known scenario, and the state that picks one for each submit."""
+
+    scenarios: dict[str, Scenario] = field(default_factory=lambda: {s.name: s for s in BUILT_IN})
+    rules: list[Rule] = field(default_factory=list)
+    default: str = DEFAULT_SCENARIO
+    chaos_weights: Mapping[str, float] | None = None
+    seed: int | None = None
+    queue: deque[Scenario] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        for name in [self.default, *(r.scenario for r in self.rules), *(self.chaos_weights or {})]:
+            self.get(name)
+        self._rng = random.Random(self.seed)
+
+    def get(self, name: str) -> Scenario:
+        try:
+            return self.scenarios[name]
+        except KeyError:
+            raise UnknownScenario(name, self.scenarios) from None
+
+    def resolve(self, spec: str | Mapping[str, Any]) -> Scenario:
+        """A scenario by name, or an inline one (a JSON object of Scenario's fields)."""
+        if isinstance(spec, str):
+            return self.get(spec)
+        data = {"name": "inline", **spec}
+        return Scenario.from_json(data)
+
+    def by_request(self, headers: Mapping[str, str], api_key: str) -> Scenario | None:
+        """The scenario named by the request itself (header, then test key), if any."""
+        if name := headers.get(SCENARIO_HEADER):
+            return self.get(name.strip())
+        if api_key.startswith(TEST_KEY_PREFIX):
+            return self.get(api_key[len(TEST_KEY_PREFIX) :])
+        return None
+
+    def for_body(self, body: Mapping[str, Any]) -> Scenario:
+        """The scenario for a valid request no header or key chose: queue, rules, chaos."""
+        if self.queue:
+            return self.queue.popleft()
+        for rule in self.rules:
+            if rule.test(body):
+                return self.get(rule.scenario)
+        if self.chaos_weights:
+            names = list(self.chaos_weights)
+            weights = [self.chaos_weights[n] for n in names]
+            return self.get(self._rng.choices(names, weights)[0])
+        return self.get(self.default)
+
+    def reset(self) -> None:
+        self.queue.clear()
+        self._rng = random.Random(self.seed)

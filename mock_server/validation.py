@@ -1,0 +1,481 @@
+"""Turns a raw request body into a GenerationRequest, or into every reason it is refused.
+
+The pipeline is: parse (JSON whatever the content type, bounded depth, finite numbers)
+-> normalise (comma strings to lists, "true"/"false" to booleans, defaults filled in,
+all derived from the schema) -> JSON Schema -> the cross-field rules JSON Schema cannot
+say -> warnings for what the docs do not promise (strict mode makes them errors).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from mock_server import contract
+from mock_server.tokens import PROMPT_TOKEN_LIMIT, count_tokens
+
+MAX_DEPTH = 32
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a request is refused (or, as a warning, accepted with a remark)."""
+
+    field: str
+    message: str
+    allowed: str = ""
+    value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"field": self.field, "message": self.message}
+        if self.allowed:
+            body["allowed"] = self.allowed
+        if self.value is not None:
+            body["value"] = _shorten(self.value)
+        return body
+
+
+class InvalidRequest(Exception):
+    """The body cannot be served; ``errors`` names every offending field at once."""
+
+    def __init__(self, errors: list[FieldError], warnings: list[FieldError] | None = None) -> None:
+        self.errors = errors
+        self.warnings = warnings or []
+        super().__init__(summary(errors))
+
+
+def summary(errors: list[FieldError]) -> str:
+    return "; ".join(e.message for e in errors)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A valid request with defaults filled in and list fields as tuples."""
+
+    model_id: str
+    prompt: str
+    negative_prompt: str
+    num_inference_steps: int
+    guidance_scale: float
+    width: int
+    height: int
+    samples: int
+    seed: int
+    strength: float | None
+    ip_adapter: tuple[str, ...]
+    ip_adapter_scale: tuple[float, ...]
+    ip_adapter_image: str | None
+    ip_adapter_style_images: tuple[str, ...]
+    body: Mapping[str, Any] = field(repr=False, compare=False)
+    """The normalised body, unknown fields included, as a JSON-ready dict."""
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> GenerationRequest:
+        adapters = tuple(body.get("ip_adapter", ()))
+        scales = tuple(float(s) for s in body.get("ip_adapter_scale", ())) or (1.0,) * len(adapters)
+        return cls(
+            model_id=body["model_id"],
+            prompt=body["prompt"],
+            negative_prompt=body["negative_prompt"],
+            num_inference_steps=body["num_inference_steps"],
+            guidance_scale=float(body["guidance_scale"]),
+            width=body["width"],
+            height=body["height"],
+            samples=body["samples"],
+            seed=body["seed"],
+            strength=body.get("strength"),
+            ip_adapter=adapters,
+            ip_adapter_scale=scales if adapters else (),
+            ip_adapter_image=body.get("ip_adapter_image") or None,
+            ip_adapter_style_images=tuple(body.get("ip_adapter_style_images", ()))
+            if adapters
+            else (),
+            body=body,
+        )
+
+
+@dataclass(frozen=True)
+class Accepted:
+    request: GenerationRequest
+    warnings: tuple[FieldError, ...]
+
+
+def validate(raw: bytes, *, strict: bool = False, accept_model_uuid: bool = True) -> Accepted:
+    """Validate a raw body. Raises InvalidRequest listing every problem found."""
+    body = parse(raw)
+    normalised = normalise(body)
+    errors = list(_schema_errors(normalised))
+    warnings: list[FieldError] = []
+    _unknown_fields(normalised, warnings)
+    _cross_field_rules(normalised, errors, warnings)
+    _model_id(normalised, errors, warnings, accept_model_uuid)
+    _prompt_tokens(normalised, warnings)
+    if strict:
+        errors.extend(warnings)
+        warnings = []
+    if errors:
+        raise InvalidRequest(errors, warnings)
+    _fill_defaults(normalised)
+    return Accepted(GenerationRequest.from_body(normalised), tuple(warnings))
+
+
+# -- parse ---------------------------------------------------------------------------
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constants(text: str) -> Any:
+    raise ValueError(f"{text} is not valid JSON")
+
+
+def parse(raw: bytes) -> dict[str, Any]:
+    """Parse the body as JSON, whatever the content type claimed."""
+    if not raw.strip():
+        raise InvalidRequest([FieldError("", "the body is empty: send a JSON object")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            [FieldError("", f"the body is not valid UTF-8 (byte {exc.start})")]
+        ) from None
+    try:
+        body = json.loads(text, parse_float=_finite_float, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            [
+                FieldError(
+                    "",
+                    f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                    f"column {exc.colno}",
+                )
+            ]
+        ) from None
+    except RecursionError:
+        raise InvalidRequest(
+            [FieldError("", f"the body is nested deeper than {MAX_DEPTH}")]
+        ) from None
+    except ValueError as exc:  # huge integers, non-finite floats, NaN
+        raise InvalidRequest(
+            [FieldError("", f"the body holds an unusable number: {exc}")]
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest(
+            [FieldError("", f"the body must be a JSON object, got {_json_type(body)}")]
+        )
+    if _depth(body) > MAX_DEPTH:
+        raise InvalidRequest([FieldError("", f"the body is nested deeper than {MAX_DEPTH}")])
+    return body
+
+
+def _depth(node: Any) -> int:
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+# -- normalise -----------------------------------------------------------------------
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    schema = contract.request_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _properties() -> dict[str, Any]:
+    props: dict[str, Any] = _validator().schema["properties"]
+    return props
+
+
+def _types(prop: Mapping[str, Any]) -> list[str]:
+    t = prop.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
+
+
+def _is_url_list(prop: Mapping[str, Any]) -> bool:
+    return prop.get("items", {}).get("$ref") == "#/$defs/image_url"
+
+
+def _number_or_text(piece: str) -> Any:
+    try:
+        return _finite_float(piece)
+    except ValueError:
+        return piece
+
+
+def normalise(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The wire's alternative spellings, turned into one form, as the schema allows them.
+
+    A comma-separated string becomes a list (of numbers, where the items are numbers);
+    a lone number becomes a one-item list; a URL string becomes a one-URL list (URLs are
+    never split: data: URLs hold commas); "true"/"false" become booleans.
+    """
+    out = dict(body)
+    for name, prop in _properties().items():
+        if name not in out:
+            continue
+        value, types = out[name], _types(prop)
+        if "array" in types:
+            number_items = prop.get("items", {}).get("type") == "number"
+            if isinstance(value, str):
+                if _is_url_list(prop):
+                    out[name] = [value] if value else []
+                else:
+                    pieces = [p.strip() for p in value.split(",")] if value.strip() else []
+                    out[name] = [_number_or_text(p) for p in pieces] if number_items else pieces
+            elif number_items and _is_number(value):
+                out[name] = [value]
+        elif "boolean" in types and value in ("true", "false"):
+            out[name] = value == "true"
+    return out
+
+
+def _fill_defaults(body: dict[str, Any]) -> None:
+    for name, prop in _properties().items():
+        if name not in body and "default" in prop:
+            body[name] = prop["default"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# -- JSON Schema errors, in words ----------------------------------------------------
+
+
+def _schema_errors(body: Mapping[str, Any]) -> Iterator[FieldError]:
+    for error in sorted(_validator().iter_errors(body), key=lambda e: list(e.absolute_path)):
+        yield _explain(error)
+
+
+def _explain(error: ValidationError) -> FieldError:
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        missing = error.message.split("'")[1]
+        prop = _properties().get(missing, {})
+        return FieldError(missing, f"{missing} is required", describe(prop))
+    name = ".".join(path)
+    # Errors inside a field describe the whole field when its title says it best.
+    prop = _properties().get(path[0], {}) if path else {}
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    allowed = schema.get("title") or (prop.get("title") if len(path) == 1 else None)
+    allowed = allowed or describe(schema)
+    return FieldError(
+        name, f"{name} must be {allowed}, got {_show(error.instance)}", allowed, error.instance
+    )
+
+
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "array": "an array",
+    "boolean": "true or false",
+    "object": "an object",
+    "null": "null",
+}
+
+
+def describe(schema: Mapping[str, Any]) -> str:
+    """What a (sub)schema accepts, in words: ``an integer from 1 to 4, a multiple of 8``."""
+    if "title" in schema:
+        return str(schema["title"])
+    if "$ref" in schema:
+        name = str(schema["$ref"]).rsplit("/", 1)[-1]
+        return describe(_validator().schema["$defs"][name])
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    text = " or ".join(_TYPE_WORDS[t] for t in _types(schema)) or "a value"
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        text += f" from {low} to {high}"
+    elif low is not None:
+        text += f" of at least {low}"
+    elif high is not None:
+        text += f" of at most {high}"
+    if "multipleOf" in schema:
+        text += f", a multiple of {schema['multipleOf']}"
+    if "maxLength" in schema:
+        text += f", at most {schema['maxLength']} characters"
+    if "maxItems" in schema:
+        text += f", at most {schema['maxItems']} items"
+    if schema.get("uniqueItems"):
+        text += ", each at most once"
+    return text
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _show(value: Any) -> str:
+    return json.dumps(_shorten(value), ensure_ascii=False)
+
+
+def _shorten(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 80:
+        return f"{value[:60]}... ({len(value)} characters)"
+    if isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False)
+        if len(text) > 200:
+            kind = "array of" if isinstance(value, list) else "object with"
+            return f"<{kind} {len(value)} items>"
+    return value
+
+
+# -- beyond JSON Schema --------------------------------------------------------------
+
+
+def _unknown_fields(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
+    known = list(_properties())
+    for name in body:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        warnings.append(
+            FieldError(name, f"unknown field {name} is ignored{hint}", "the documented fields")
+        )
+
+
+def _cross_field_rules(
+    body: Mapping[str, Any], errors: list[FieldError], warnings: list[FieldError]
+) -> None:
+    adapters = body.get("ip_adapter", [])
+    if not isinstance(adapters, list):
+        return
+    scales = body.get("ip_adapter_scale")
+    image = body.get("ip_adapter_image")
+    styles = body.get("ip_adapter_style_images")
+    n = len(adapters)
+    if n == 0:
+        for name, value in (
+            ("ip_adapter_scale", scales),
+            ("ip_adapter_image", image),
+            ("ip_adapter_style_images", styles),
+        ):
+            if value:
+                warnings.append(FieldError(name, f"{name} is ignored: no ip_adapter is given"))
+    else:
+        if isinstance(scales, list) and len(scales) != n:
+            errors.append(
+                FieldError(
+                    "ip_adapter_scale",
+                    f"ip_adapter_scale has {len(scales)} value(s) but ip_adapter names {n} "
+                    f"adapter(s): give one scale per adapter",
+                    f"{n} number(s) from 0 to 1",
+                    scales,
+                )
+            )
+        if not image:
+            errors.append(
+                FieldError(
+                    "ip_adapter_image",
+                    f"ip_adapter_image is required: it is the image for the primary adapter "
+                    f"{adapters[0]}",
+                    "an http:// or https:// URL, or a data:image/ URL",
+                    image,
+                )
+            )
+        if isinstance(styles, list) and len(styles) != n - 1:
+            errors.append(
+                FieldError(
+                    "ip_adapter_style_images",
+                    f"ip_adapter_style_images has {len(styles)} image(s) but ip_adapter names "
+                    f"{n - 1} adapter(s) after the primary one: give one image each",
+                    f"{n - 1} image URL(s)",
+                    styles,
+                )
+            )
+        elif styles is None and n > 1:
+            errors.append(
+                FieldError(
+                    "ip_adapter_style_images",
+                    f"ip_adapter_style_images is required: ip_adapter names {n - 1} adapter(s) "
+                    f"after the primary one, each needs an image",
+                    f"{n - 1} image URL(s)",
+                )
+            )
+    loras, weights = body.get("lora_models"), body.get("lora_weights")
+    if isinstance(loras, list) and isinstance(weights, list) and len(loras) != len(weights):
+        errors.append(
+            FieldError(
+                "lora_weights",
+                f"lora_weights has {len(weights)} value(s) but lora_models names {len(loras)}: "
+                f"give one weight per model",
+                f"{len(loras)} number(s) from 0 to 1",
+                weights,
+            )
+        )
+
+
+def _model_id(
+    body: Mapping[str, Any],
+    errors: list[FieldError],
+    warnings: list[FieldError],
+    accept_uuid: bool,
+) -> None:
+    model_id = body.get("model_id")
+    if isinstance(model_id, str) and _UUID.match(model_id):
+        target = warnings if accept_uuid else errors
+        target.append(
+            FieldError(
+                "model_id",
+                f'model_id {model_id} is a model UUID; the docs only accept "sdxl"'
+                + ("; served as sdxl" if accept_uuid else ""),
+                '"sdxl"',
+                model_id,
+            )
+        )
+
+
+def _prompt_tokens(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
+    for name in ("prompt", "negative_prompt"):
+        text = body.get(name)
+        if isinstance(text, str) and text:
+            n = count_tokens(text)
+            if n > PROMPT_TOKEN_LIMIT:
+                warnings.append(
+                    FieldError(
+                        name,
+                        f"{name} has {n} CLIP tokens; only the first {PROMPT_TOKEN_LIMIT} are used",
+                        f"at most {PROMPT_TOKEN_LIMIT} CLIP tokens",
+                        text,
+                    )
+                )
