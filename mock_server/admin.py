@@ -127,7 +127,7 @@ async def clock(request: Request) -> Response:
 
 
 async def journal(request: Request) -> Response:
-    """GET: the journal, oldest first (?path=... keeps entries whose path starts so). DELETE: clear."""
+    """GET: the journal, oldest first (?path=P keeps paths starting with P). DELETE: clear."""
     state = _guard(request)
     if request.method == "DELETE":
         state.journal.clear()

@@ -28,7 +28,7 @@ def _schema() -> dict[str, Any]:
 def _errors(instance: Any, schema: dict[str, Any], where: str) -> None:
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems = [
-        f"{where}{'.' + '.'.join(map(str, e.absolute_path)) if e.absolute_path else ''}: {e.message}"
+        ".".join([where, *map(str, e.absolute_path)]) + f": {e.message}"
         for e in validator.iter_errors(instance)
     ]
     if problems:

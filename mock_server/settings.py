@@ -60,9 +60,8 @@ class Settings:
             try:
                 values[name] = kind(raw)
             except ValueError:
-                raise ValueError(
-                    f"IPMOCK_{name.upper()}={raw!r} is not a valid {getattr(kind, '__name__', kind)}"
-                ) from None
+                what = getattr(kind, "__name__", "value")
+                raise ValueError(f"IPMOCK_{name.upper()}={raw!r} is not a valid {what}") from None
         return cls(**values)  # type: ignore[arg-type]  # each value parsed to its field's type
 
 

@@ -200,14 +200,19 @@ def _depth(node: Any) -> int:
 
 
 @cache
-def _validator() -> Draft202012Validator:
+def _schema() -> dict[str, Any]:
     schema = contract.request_schema()
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return schema
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(_schema())
 
 
 def _properties() -> dict[str, Any]:
-    props: dict[str, Any] = _validator().schema["properties"]
+    props: dict[str, Any] = _schema()["properties"]
     return props
 
 
@@ -217,7 +222,7 @@ def _types(prop: Mapping[str, Any]) -> list[str]:
 
 
 def _is_url_list(prop: Mapping[str, Any]) -> bool:
-    return prop.get("items", {}).get("$ref") == "#/$defs/image_url"
+    return bool(prop.get("items", {}).get("$ref") == "#/$defs/image_url")
 
 
 def _number_or_text(piece: str) -> Any:
@@ -306,7 +311,7 @@ def describe(schema: Mapping[str, Any]) -> str:
         return str(schema["title"])
     if "$ref" in schema:
         name = str(schema["$ref"]).rsplit("/", 1)[-1]
-        return describe(_validator().schema["$defs"][name])
+        return describe(_schema()["$defs"][name])
     if "enum" in schema:
         return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
     if "const" in schema:

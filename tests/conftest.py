@@ -38,7 +38,8 @@ def make_client(clock: Clock) -> Callable[..., httpx.AsyncClient]:
     def make(**settings: object) -> httpx.AsyncClient:
         app = create_app(Settings(**settings), clock=clock)  # type: ignore[arg-type]
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://mock.test",
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://mock.test",
             headers={"API-Key": KEY},
         )
 
@@ -57,10 +58,22 @@ _URL = re.compile(r"serving .* at (http://\S+)")
 @contextmanager
 def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """Start `ipmock serve --port 0 ARGS` on 127.0.0.1; yield its base URL; stop it."""
-    command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
-               "--port", "0", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "mock_server.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+    ]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     lines: list[str] = []

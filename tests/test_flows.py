@@ -1,0 +1,260 @@
+"""Every flow, in process: SUCCESS, PENDING then SUCCESS/FAILURE, refusals, expiry, isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mock_server import Clock
+from tests.conftest import PROMPT
+
+pytestmark = pytest.mark.anyio
+
+SUBMIT = "/sdxl/text2image/v1"
+BODY = {"prompt": PROMPT, "samples": 2, "width": 512, "height": 512}
+
+
+def status_url(job_id: str) -> str:
+    return f"{SUBMIT}/status/{job_id}"
+
+
+async def test_default_flow_is_pending_for_one_poll_then_success(client: httpx.AsyncClient) -> None:
+    submitted = await client.post(SUBMIT, json=BODY)
+    assert submitted.status_code == 202
+    assert submitted.json()["status"] == "PENDING"
+    job_id = submitted.json()["id"]
+
+    first = await client.get(status_url(job_id))
+    assert (first.status_code, first.json()) == (200, {"status": "PENDING", "id": job_id})
+
+    second = await client.get(status_url(job_id))
+    assert second.status_code == 200
+    body = second.json()
+    assert body["status"] == "SUCCESS"
+    assert body["download_urls"] == [
+        f"http://mock.test/images/{job_id}/0.png",
+        f"http://mock.test/images/{job_id}/1.png",
+    ]
+    # A finished job stays finished.
+    assert (await client.get(status_url(job_id))).json() == body
+
+
+@pytest.mark.parametrize("samples", [1, 2, 3, 4])
+async def test_success_carries_one_url_per_sample(client: httpx.AsyncClient, samples: int) -> None:
+    response = await client.post(
+        SUBMIT, json={**BODY, "samples": samples}, headers={"API-Key": "test_success"}
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "SUCCESS"
+    assert len(response.json()["download_urls"]) == samples
+
+
+async def test_pending_then_failure(client: httpx.AsyncClient) -> None:
+    headers = {"API-Key": "test_pending-then-failure"}
+    job_id = (await client.post(SUBMIT, json=BODY, headers=headers)).json()["id"]
+    assert (await client.get(status_url(job_id), headers=headers)).json()["status"] == "PENDING"
+    final = await client.get(status_url(job_id), headers=headers)
+    assert final.status_code == 200
+    assert final.json()["status"] == "FAILURE"
+    assert final.json()["code"] == "generation_failed"
+    assert "GPU memory" in final.json()["error"]
+
+
+async def test_failure_at_once_is_http_200_with_the_message(client: httpx.AsyncClient) -> None:
+    response = await client.post(SUBMIT, json=BODY, headers={"X-Ipmock-Scenario": "failure"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "FAILURE"
+    assert response.json()["error"]
+
+
+async def test_pending_three_polls(client: httpx.AsyncClient) -> None:
+    headers = {"X-Ipmock-Scenario": "pending-3-then-success"}
+    job_id = (await client.post(SUBMIT, json=BODY, headers=headers)).json()["id"]
+    states = [(await client.get(status_url(job_id))).json()["status"] for _ in range(5)]
+    assert states == ["PENDING", "PENDING", "PENDING", "SUCCESS", "SUCCESS"]
+
+
+async def test_pending_by_time_follows_the_movable_clock(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    headers = {"API-Key": "test_pending-10s-then-success"}
+    job_id = (await client.post(SUBMIT, json=BODY, headers=headers)).json()["id"]
+    for _ in range(3):
+        assert (await client.get(status_url(job_id), headers=headers)).json()["status"] == "PENDING"
+    clock.advance(9.9)
+    assert (await client.get(status_url(job_id), headers=headers)).json()["status"] == "PENDING"
+    clock.advance(0.1)
+    assert (await client.get(status_url(job_id), headers=headers)).json()["status"] == "SUCCESS"
+
+
+async def test_stuck_stays_pending(client: httpx.AsyncClient, clock: Clock) -> None:
+    job_id = (await client.post(SUBMIT, json=BODY, headers={"API-Key": "test_stuck"})).json()["id"]
+    clock.advance(3000)
+    for _ in range(20):
+        response = await client.get(status_url(job_id), headers={"API-Key": "test_stuck"})
+        assert response.json()["status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("scenario", "http_status", "code", "retry_after"),
+    [
+        ("rate-limited", 429, "rate_limited", "2"),
+        ("busy", 503, "busy", "5"),
+        ("no-credits", 402, "insufficient_credits", None),
+        ("unauthorized", 401, "unauthorized", None),
+        ("server-error", 500, "server_error", None),
+    ],
+)
+@pytest.mark.parametrize("via", ["key", "header"])
+async def test_refusals(
+    client: httpx.AsyncClient,
+    scenario: str,
+    http_status: int,
+    code: str,
+    retry_after: str | None,
+    via: str,
+) -> None:
+    headers = {"API-Key": f"test_{scenario}"} if via == "key" else {"X-Ipmock-Scenario": scenario}
+    response = await client.post(SUBMIT, json=BODY, headers=headers)
+    assert response.status_code == http_status
+    assert response.json()["status"] == "FAILURE"
+    assert response.json()["code"] == code
+    assert response.headers.get("retry-after") == retry_after
+    assert (await client.get("/__mock/jobs")).json()["jobs"] == []
+
+
+async def test_a_test_key_refusal_applies_to_polls_too(client: httpx.AsyncClient) -> None:
+    response = await client.get(status_url("x" * 24), headers={"API-Key": "test_rate-limited"})
+    assert response.status_code == 429
+
+
+async def test_unknown_scenario_names_the_known_ones(client: httpx.AsyncClient) -> None:
+    response = await client.post(SUBMIT, json=BODY, headers={"X-Ipmock-Scenario": "sucess"})
+    assert response.status_code == 400
+    assert "unknown scenario 'sucess'" in response.json()["error"]
+    assert "success" in response.json()["error"]
+    unknown_key = await client.post(SUBMIT, json=BODY, headers={"API-Key": "test_nope"})
+    assert unknown_key.status_code == 400
+
+
+async def test_missing_key(client: httpx.AsyncClient) -> None:
+    response = await client.post(SUBMIT, json=BODY, headers={"API-Key": ""})
+    assert response.status_code == 401
+    assert "API-Key" in response.json()["error"]
+
+
+async def test_unknown_id(client: httpx.AsyncClient) -> None:
+    response = await client.get(status_url("does-not-exist-1234"))
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+async def test_a_key_never_reads_another_keys_job(client: httpx.AsyncClient) -> None:
+    job_id = (await client.post(SUBMIT, json=BODY, headers={"API-Key": "alice"})).json()["id"]
+    stolen = await client.get(status_url(job_id), headers={"API-Key": "bob"})
+    assert stolen.status_code == 404
+    assert (await client.get(status_url(job_id), headers={"API-Key": "alice"})).status_code == 200
+
+
+async def test_expired_scenario_and_ttl(
+    make_client: Callable[..., httpx.AsyncClient], clock: Clock
+) -> None:
+    async with make_client(job_ttl=60) as client:
+        expired = (await client.post(SUBMIT, json=BODY, headers={"API-Key": "test_expired"})).json()
+        response = await client.get(status_url(expired["id"]), headers={"API-Key": "test_expired"})
+        assert response.status_code == 410
+        assert response.json()["code"] == "expired"
+
+        job_id = (await client.post(SUBMIT, json=BODY)).json()["id"]
+        clock.advance(59)
+        assert (await client.get(status_url(job_id))).status_code == 200
+        clock.advance(1)
+        assert (await client.get(status_url(job_id))).status_code == 410
+
+
+async def test_queue_then_rules_then_default(
+    make_client: Callable[..., httpx.AsyncClient], tmp_path: Path
+) -> None:
+    config = tmp_path / "ipmock.toml"
+    config.write_text(
+        '[[rules]]\nscenario = "pending-then-failure"\n[rules.match]\n'
+        'prompt = { contains = "explode" }\n'
+    )
+    async with make_client(config=config) as client:
+        queued = await client.post(
+            "/__mock/queue",
+            json={
+                "scenarios": [
+                    "success",
+                    {"pending_polls": 0, "outcome": "failure", "error": "queued failure"},
+                ]
+            },
+        )
+        assert queued.status_code == 200
+        assert len(queued.json()["queue"]) == 2
+        explode = {**BODY, "prompt": "explode"}
+        # The queue comes before the rules, first in first out.
+        assert (await client.post(SUBMIT, json=explode)).json()["status"] == "SUCCESS"
+        second = (await client.post(SUBMIT, json=explode)).json()
+        assert (second["status"], second["error"]) == ("FAILURE", "queued failure")
+        # Then the rules.
+        job_id = (await client.post(SUBMIT, json=explode)).json()["id"]
+        await client.get(status_url(job_id))
+        assert (await client.get(status_url(job_id))).json()["status"] == "FAILURE"
+        # Then the default.
+        job_id = (await client.post(SUBMIT, json=BODY)).json()["id"]
+        await client.get(status_url(job_id))
+        assert (await client.get(status_url(job_id))).json()["status"] == "SUCCESS"
+
+
+async def test_header_beats_key_and_queue(client: httpx.AsyncClient) -> None:
+    await client.post("/__mock/queue", json={"scenarios": ["failure"]})
+    response = await client.post(
+        SUBMIT, json=BODY, headers={"API-Key": "test_busy", "X-Ipmock-Scenario": "success"}
+    )
+    assert response.json()["status"] == "SUCCESS"
+    # The invalid or refused request did not consume the queue: the next valid one does.
+    assert (await client.post(SUBMIT, json=BODY)).json()["status"] == "FAILURE"
+
+
+async def test_invalid_request_does_not_consume_the_queue(client: httpx.AsyncClient) -> None:
+    await client.post("/__mock/queue", json={"scenarios": ["success"]})
+    assert (await client.post(SUBMIT, json={"samples": 9})).status_code == 400
+    assert (await client.post(SUBMIT, json=BODY)).json()["status"] == "SUCCESS"
+
+
+async def test_seeded_chaos_is_reproducible(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async def run() -> list[int]:
+        async with make_client(chaos=True, seed=7) as client:
+            return [(await client.post(SUBMIT, json=BODY)).status_code for _ in range(40)]
+
+    first, second = await run(), await run()
+    assert first == second
+    assert {200, 202} <= set(first)
+    assert len(set(first)) >= 3
+
+
+async def test_random_seed_is_picked_and_kept(client: httpx.AsyncClient) -> None:
+    headers = {"API-Key": "test_success"}
+    a = (await client.post(SUBMIT, json=BODY, headers=headers)).json()["id"]
+    b = (await client.post(SUBMIT, json={**BODY, "seed": 42}, headers=headers)).json()["id"]
+    jobs = {j["id"]: j for j in (await client.get("/__mock/jobs")).json()["jobs"]}
+    assert 0 <= jobs[a]["seed"] < 2**32
+    assert jobs[b]["seed"] == 42
+
+
+async def test_warnings_reach_the_client(client: httpx.AsyncClient) -> None:
+    response = await client.post(SUBMIT, json={**BODY, "sampels": 3})
+    assert response.status_code == 202
+    assert response.json()["warnings"] == [
+        "unknown field sampels is ignored (did you mean samples?)"
+    ]
+
+
+async def test_job_ids_are_unguessable(client: httpx.AsyncClient) -> None:
+    ids = {(await client.post(SUBMIT, json=BODY)).json()["id"] for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) >= 24 for i in ids)

@@ -1,0 +1,125 @@
+"""Settings from the environment, the command line, and config files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mock_server import ConfigError, Settings
+from mock_server.cli import banner, build_parser, main, settings_from
+from mock_server.config import load_book
+from mock_server.settings import Secret
+
+
+def test_defaults_serve_on_loopback_8000() -> None:
+    settings = Settings.from_environ({})
+    assert (settings.host, settings.port, settings.strict) == ("127.0.0.1", 8000, False)
+
+
+def test_environment() -> None:
+    settings = Settings.from_environ(
+        {
+            "IPMOCK_PORT": "9001",
+            "IPMOCK_STRICT": "yes",
+            "IPMOCK_ADMIN_TOKEN": "t0k",
+            "IPMOCK_JOB_TTL": "1.5",
+            "IPMOCK_SEED": "",
+        }
+    )
+    assert (settings.port, settings.strict, settings.job_ttl, settings.seed) == (
+        9001,
+        True,
+        1.5,
+        None,
+    )
+    assert settings.admin_token == Secret("t0k")
+    assert "t0k" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"IPMOCK_PORT": "eighty"}, "IPMOCK_PORT='eighty' is not a valid int"),
+        ({"IPMOCK_STRICT": "maybe"}, "IPMOCK_STRICT='maybe' is not a valid boolean"),
+    ],
+)
+def test_bad_environment_is_named(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ValueError, match=needle):
+        Settings.from_environ(env)
+
+
+def test_command_line_wins_over_environment() -> None:
+    base = Settings.from_environ({"IPMOCK_PORT": "9001", "IPMOCK_HOST": "::1"})
+    args = build_parser().parse_args(["serve", "--port", "9002", "--strict", "--refuse-model-uuid"])
+    settings = settings_from(args, base)
+    assert (settings.host, settings.port, settings.strict, settings.accept_model_uuid) == (
+        "::1",
+        9002,
+        True,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["serve", "--port", "70000"], "port must be from 0 to 65535"),
+        (["serve", "--config", "/no/such/file.toml"], "does not exist"),
+        (["serve", "--log-level", "loud"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_arguments_exit_2_with_the_reason(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    assert "serve" in capsys.readouterr().out
+
+
+def test_banner_lists_every_test_key() -> None:
+    book = load_book(None)
+    text = banner(Settings(), book, "http://127.0.0.1:8000")
+    for name in book.scenarios:
+        assert f"test_{name}" in text
+    assert "POST http://127.0.0.1:8000/sdxl/text2image/v1" in text
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("default_scenario = 'nope'", "unknown scenario 'nope'"),
+        ("[[rules]]\nscenario = 'success'\n", "'match' is a required property"),
+        ("[[rules]]\nscenario = 'ghost'\n[rules.match]\nsamples = 4\n", "unknown scenario 'ghost'"),
+        ("[[rules]]\nscenario = 'success'\n[rules.match]\nprompt = { matches = '(' }\n", "regex"),
+        ("[[scenarios]]\nname = 'x'\noutcome = 'maybe'\n", "scenarios.0.outcome"),
+        ("[chaos]\nweights = { success = -1 }\n", "chaos.weights.success"),
+        ("colour = 'red'", "colour"),
+        ("this is not toml", "not valid TOML"),
+    ],
+)
+def test_config_errors_say_where_and_why(tmp_path: Path, toml: str, needle: str) -> None:
+    path = tmp_path / "ipmock.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        load_book(path)
+
+
+def test_config_adds_scenarios_and_weights(tmp_path: Path) -> None:
+    path = tmp_path / "ipmock.toml"
+    path.write_text(
+        "default_scenario = 'slow'\n[[scenarios]]\nname = 'slow'\npending_polls = 5\n"
+        "[chaos]\nweights = { slow = 1 }\n"
+    )
+    book = load_book(path, seed=1)
+    assert book.get("slow").pending_polls == 5
+    assert book.default == "slow"
+    assert book.for_body({}).name == "slow"
