@@ -12,6 +12,7 @@ import hmac
 import logging
 import random
 import re
+from functools import lru_cache
 from typing import Any
 
 from starlette.applications import Starlette
@@ -70,7 +71,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _base_url(state: MockState, request: Request) -> str:
-    return (state.settings.public_url or str(request.base_url)).rstrip("/")
+    """Where download URLs point: --public-url, else the scheme and Host the client used."""
+    if state.settings.public_url:
+        return state.settings.public_url.rstrip("/")
+    host = request.headers.get("host")
+    if not host:
+        server_host, port = request.scope.get("server") or ("127.0.0.1", 80)
+        host = f"[{server_host}]:{port}" if ":" in server_host else f"{server_host}:{port}"
+    return _origin(request.scope.get("scheme", "http"), host, request.scope.get("root_path", ""))
+
+
+@lru_cache(maxsize=256)
+def _origin(scheme: str, host: str, root_path: str) -> str:
+    return f"{scheme}://{host}{root_path}".rstrip("/")
 
 
 def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:

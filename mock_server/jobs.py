@@ -80,7 +80,11 @@ class JobStore(Protocol):
 
 
 class MemoryStore:
-    """Jobs in this process, oldest dropped first beyond ``max_jobs``."""
+    """Jobs in this process; beyond ``max_jobs`` the least recently used is dropped.
+
+    Reading a job (a poll) makes it recent, so jobs a client is polling survive a flood
+    of new submits.
+    """
 
     def __init__(self, max_jobs: int = 10_000) -> None:
         if max_jobs < 1:
@@ -94,7 +98,10 @@ class MemoryStore:
             self._jobs.popitem(last=False)
 
     async def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._jobs.move_to_end(job_id)
+        return job
 
     async def save(self, job: Job) -> None:
         if job.id in self._jobs:

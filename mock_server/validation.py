@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -211,6 +212,12 @@ def _validator() -> Draft202012Validator:
     return Draft202012Validator(_schema())
 
 
+@cache
+def _fast_validator() -> jsonschema_rs.Validator:
+    """A compiled validator: about 100 times faster at saying yes; the Python one explains no."""
+    return jsonschema_rs.validator_for(_schema())
+
+
 def _properties() -> dict[str, Any]:
     props: dict[str, Any] = _schema()["properties"]
     return props
@@ -273,6 +280,8 @@ def _is_number(value: Any) -> bool:
 
 
 def _schema_errors(body: Mapping[str, Any]) -> Iterator[FieldError]:
+    if _fast_validator().is_valid(body):
+        return
     for error in sorted(_validator().iter_errors(body), key=lambda e: list(e.absolute_path)):
         yield _explain(error)
 

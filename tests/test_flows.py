@@ -258,3 +258,26 @@ async def test_job_ids_are_unguessable(client: httpx.AsyncClient) -> None:
     ids = {(await client.post(SUBMIT, json=BODY)).json()["id"] for _ in range(50)}
     assert len(ids) == 50
     assert all(len(i) >= 24 for i in ids)
+
+
+async def test_polled_jobs_survive_a_flood(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async with make_client(max_jobs=5) as client:
+        kept = (await client.post(SUBMIT, json=BODY)).json()["id"]
+        dropped = (await client.post(SUBMIT, json=BODY)).json()["id"]
+        for _ in range(4):
+            await client.post(SUBMIT, json=BODY)
+            assert (await client.get(status_url(kept))).status_code == 200
+        assert (await client.get(status_url(dropped))).status_code == 404
+        assert len((await client.get("/__mock/jobs")).json()["jobs"]) == 5
+
+
+async def test_download_urls_follow_the_host_the_client_used(client: httpx.AsyncClient) -> None:
+    headers = {"API-Key": "test_success", "Host": "images.example.test:9999"}
+    urls = (await client.post(SUBMIT, json=BODY, headers=headers)).json()["download_urls"]
+    assert urls[0].startswith("http://images.example.test:9999/images/")
+
+
+async def test_public_url_overrides_the_host(make_client: Callable[..., httpx.AsyncClient]) -> None:
+    async with make_client(public_url="https://cdn.example.test/mock/") as client:
+        response = await client.post(SUBMIT, json=BODY, headers={"API-Key": "test_success"})
+        assert response.json()["download_urls"][0].startswith("https://cdn.example.test/mock/images/")

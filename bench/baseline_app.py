@@ -1,0 +1,34 @@
+"""The baseline for bench/serve_throughput.py: bare Starlette on the same paths as ipmock.
+
+Both routes answer a constant small JSON, so the gap between this app and ipmock, served
+by the same uvicorn, is what ipmock itself costs (key check, validation with CLIP token
+count, scenario choice, job store, journal middleware). The POST route reads the body,
+as any JSON API must.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+_SUBMITTED = {"status": "PENDING", "id": "baseline-job-id-0000000"}
+_POLLED = {"status": "SUCCESS", "id": "baseline-job-id-0000000"}
+
+
+async def submit(request: Request) -> Response:
+    await request.body()
+    return JSONResponse(_SUBMITTED, status_code=202)
+
+
+async def status(request: Request) -> Response:
+    return JSONResponse(_POLLED)
+
+
+app = Starlette(
+    routes=[
+        Route("/sdxl/text2image/v1", submit, methods=["POST"]),
+        Route("/sdxl/text2image/v1/status/{id}", status, methods=["GET"]),
+    ]
+)

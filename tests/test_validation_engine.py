@@ -1,0 +1,35 @@
+"""The compiled validator (the fast yes) and the Python one (the explained no) agree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mock_server.validation import _fast_validator, _properties, _validator
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+# Values near the contract's edges, so that both yes and no answers are common.
+EDGY = st.sampled_from([
+    0, 1, 4, 5, 8, 63, 64, 1024, 1001, 2048, 2056, -1, 4294967295, 4294967296, 0.5, 1.0001,
+    20, 20.0001, "", " ", "sdxl", "SDXL", "12345678-1234-1234-1234-123456789abc",
+    "ip-adapter_sdxl", "ip-adapter_sdxl, ip-adapter-plus_sdxl_vit-h", "0.6, 0.2", "0.6,,",
+    "https://x.test/a.png", "data:image/png;base64,AA==", "ftp://x", "true", "yes",
+    ["ip-adapter_sdxl"], ["ip-adapter_sdxl", "ip-adapter_sdxl"], [0.6], [1.5], [],
+    ["data:image/png;base64,AA==", "https://x"], True, False, None,
+])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(sorted(_properties())), EDGY | JSON_VALUES, max_size=6))
+def test_fast_and_explained_validators_agree(fields: dict[str, Any]) -> None:
+    body = {"prompt": "a cat", **fields}
+    explained = list(_validator().iter_errors(body))
+    assert _fast_validator().is_valid(body) == (not explained), explained
