@@ -244,5 +244,6 @@ def create_app(
             Exception: _unexpected,
         },
     )
+    app.router.redirect_slashes = False  # a wrong path is a JSON 404, never a redirect
     app.state.mock = state
     return app

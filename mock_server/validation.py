@@ -12,7 +12,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -25,7 +25,9 @@ from mock_server import contract
 from mock_server.tokens import PROMPT_TOKEN_LIMIT, count_tokens
 
 MAX_DEPTH = 32
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+MAX_UNKNOWN_FIELD_WARNINGS = 20
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def validate(raw: bytes, *, strict: bool = False, accept_model_uuid: bool = True
     warnings: list[FieldError] = []
     _unknown_fields(normalised, warnings)
     _cross_field_rules(normalised, errors, warnings)
+    _lora_rules(normalised, errors, warnings)
     _model_id(normalised, errors, warnings, accept_model_uuid)
     _prompt_tokens(normalised, warnings)
     if strict:
@@ -178,6 +181,19 @@ def parse(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(
             [FieldError("", f"the body must be a JSON object, got {_json_type(body)}")]
         )
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidRequest(
+                [
+                    FieldError(
+                        "",
+                        "the body is not valid Unicode: it escapes a lone surrogate "
+                        "(\\ud800-\\udfff without its pair)",
+                    )
+                ]
+            ) from None
     if _depth(body) > MAX_DEPTH:
         raise InvalidRequest([FieldError("", f"the body is nested deeper than {MAX_DEPTH}")])
     return body
@@ -232,13 +248,6 @@ def _is_url_list(prop: Mapping[str, Any]) -> bool:
     return bool(prop.get("items", {}).get("$ref") == "#/$defs/image_url")
 
 
-def _number_or_text(piece: str) -> Any:
-    try:
-        return _finite_float(piece)
-    except ValueError:
-        return piece
-
-
 def normalise(body: Mapping[str, Any]) -> dict[str, Any]:
     """The wire's alternative spellings, turned into one form, as the schema allows them.
 
@@ -257,12 +266,16 @@ def normalise(body: Mapping[str, Any]) -> dict[str, Any]:
                 if _is_url_list(prop):
                     out[name] = [value] if value else []
                 else:
+                    if number_items and not re.search(prop["pattern"], value):
+                        continue  # left as it is, for the schema to refuse in words
                     pieces = [p.strip() for p in value.split(",")] if value.strip() else []
-                    out[name] = [_number_or_text(p) for p in pieces] if number_items else pieces
+                    out[name] = [float(p) for p in pieces] if number_items else pieces
             elif number_items and _is_number(value):
                 out[name] = [value]
         elif "boolean" in types and value in ("true", "false"):
             out[name] = value == "true"
+        elif types == ["integer"] and isinstance(value, float) and value.is_integer():
+            out[name] = int(value)  # 2.0 is a valid JSON Schema integer; keep it one
     return out
 
 
@@ -279,11 +292,36 @@ def _is_number(value: Any) -> bool:
 # -- JSON Schema errors, in words ----------------------------------------------------
 
 
-def _schema_errors(body: Mapping[str, Any]) -> Iterator[FieldError]:
+def _schema_errors(body: Mapping[str, Any]) -> list[FieldError]:
+    """Every schema error once. The compiled validator decides; the Python one explains."""
     if _fast_validator().is_valid(body):
-        return
-    for error in sorted(_validator().iter_errors(body), key=lambda e: list(e.absolute_path)):
-        yield _explain(error)
+        return []
+    errors = [_explain(e) for e in sorted(_validator().iter_errors(body), key=_path_key)]
+    if not errors:
+        # The two disagree where Python's regex dialect differs from JSON Schema's (Python's
+        # "$" also matches before a final newline): trust the compiled one's own words.
+        errors = [
+            _explain_path(list(e.instance_path), body) for e in _fast_validator().iter_errors(body)
+        ]
+    unique: dict[tuple[str, str], FieldError] = {}
+    for error in errors:  # one value can break several keywords of one field
+        unique.setdefault((error.field, error.message), error)
+    return list(unique.values())
+
+
+def _explain_path(path: list[str | int], body: Mapping[str, Any]) -> FieldError:
+    """An error at ``path``, described by the schema of the field it is in."""
+    value: Any = body
+    for step in path:
+        value = value[step]
+    name = ".".join(map(str, path))
+    prop = _properties().get(str(path[0]), {}) if path else {}
+    allowed = describe(prop) if prop else "a documented value"
+    return FieldError(name, f"{name} must be {allowed}, got {_show(value)}", allowed, value)
+
+
+def _path_key(error: ValidationError) -> list[str]:
+    return [str(p) for p in error.absolute_path]
 
 
 def _explain(error: ValidationError) -> FieldError:
@@ -292,6 +330,8 @@ def _explain(error: ValidationError) -> FieldError:
         missing = error.message.split("'")[1]
         prop = _properties().get(missing, {})
         return FieldError(missing, f"{missing} is required", describe(prop))
+    if not path:
+        return FieldError("", _root_message(error))
     name = ".".join(path)
     # Errors inside a field describe the whole field when its title says it best.
     prop = _properties().get(path[0], {}) if path else {}
@@ -301,6 +341,13 @@ def _explain(error: ValidationError) -> FieldError:
     return FieldError(
         name, f"{name} must be {allowed}, got {_show(error.instance)}", allowed, error.instance
     )
+
+
+def _root_message(error: ValidationError) -> str:
+    if error.validator == "maxProperties":
+        fields = len(error.instance) if isinstance(error.instance, dict) else 0
+        return f"the body has {fields} fields; at most {error.validator_value} are accepted"
+    return f"the body is not acceptable: {error.message}"
 
 
 _TYPE_WORDS = {
@@ -335,6 +382,8 @@ def describe(schema: Mapping[str, Any]) -> str:
         text += f" of at most {high}"
     if "multipleOf" in schema:
         text += f", a multiple of {schema['multipleOf']}"
+    if "minLength" in schema:
+        text += f", at least {schema['minLength']} character(s)"
     if "maxLength" in schema:
         text += f", at most {schema['maxLength']} characters"
     if "maxItems" in schema:
@@ -378,14 +427,16 @@ def _shorten(value: Any) -> Any:
 
 def _unknown_fields(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
     known = list(_properties())
-    for name in body:
-        if name in known:
-            continue
+    unknown = [name for name in body if name not in known]
+    for name in unknown[:MAX_UNKNOWN_FIELD_WARNINGS]:
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         warnings.append(
             FieldError(name, f"unknown field {name} is ignored{hint}", "the documented fields")
         )
+    if len(unknown) > MAX_UNKNOWN_FIELD_WARNINGS:
+        rest = len(unknown) - MAX_UNKNOWN_FIELD_WARNINGS
+        warnings.append(FieldError("", f"{rest} more unknown fields are ignored"))
 
 
 def _cross_field_rules(
@@ -446,8 +497,17 @@ def _cross_field_rules(
                     f"{n - 1} image URL(s)",
                 )
             )
+
+
+def _lora_rules(
+    body: Mapping[str, Any], errors: list[FieldError], warnings: list[FieldError]
+) -> None:
     loras, weights = body.get("lora_models"), body.get("lora_weights")
-    if isinstance(loras, list) and isinstance(weights, list) and len(loras) != len(weights):
+    if not isinstance(weights, list) or not weights:
+        return
+    if not loras:
+        warnings.append(FieldError("lora_weights", "lora_weights is ignored: no lora_models given"))
+    elif isinstance(loras, list) and len(loras) != len(weights):
         errors.append(
             FieldError(
                 "lora_weights",
@@ -466,7 +526,7 @@ def _model_id(
     accept_uuid: bool,
 ) -> None:
     model_id = body.get("model_id")
-    if isinstance(model_id, str) and _UUID.match(model_id):
+    if isinstance(model_id, str) and _UUID.fullmatch(model_id):
         target = warnings if accept_uuid else errors
         target.append(
             FieldError(
