@@ -182,7 +182,8 @@ async def image(request: Request) -> Response:
         )
     )
     headers = {"ETag": rendered.etag, "Cache-Control": "private, max-age=3600"}
-    if rendered.etag in request.headers.get("if-none-match", ""):
+    if_none_match = request.headers.get("if-none-match", "")
+    if if_none_match.strip() == "*" or rendered.etag in if_none_match:
         return Response(status_code=304, headers=headers)
     return Response(rendered.png, media_type="image/png", headers=headers)
 

@@ -28,11 +28,11 @@ def _schema() -> dict[str, Any]:
 def _errors(instance: Any, schema: dict[str, Any], where: str) -> None:
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems = [
-        ".".join([where, *map(str, e.absolute_path)]) + f": {e.message}"
+        f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}"
         for e in validator.iter_errors(instance)
     ]
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError(f"{where}: " + "; ".join(problems))
 
 
 def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:

@@ -103,8 +103,8 @@ async def test_clock(client: httpx.AsyncClient) -> None:
     ("body", "needle"),
     [
         ({"scenarios": ["nope"]}, "unknown scenario 'nope'"),
-        ({"scenarios": [{"outcome": "maybe"}]}, "scenarios.0.outcome"),
-        ({"scenarios": [{"pending_polls": -1}]}, "scenarios.0.pending_polls"),
+        ({"scenarios": [{"outcome": "maybe"}]}, "scenarios.0: outcome"),
+        ({"scenarios": [{"pending_polls": -1}]}, "scenarios.0: pending_polls"),
         ({"scenarios": [{"colour": "red"}]}, "colour"),
         ({"scenarios": []}, "scenarios"),
         ({}, "scenarios"),

@@ -1,0 +1,163 @@
+"""The `ipmock` command line: --config rules, bad config files, --help, the startup banner."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import running_server
+
+from .helpers import Api, poll_until_done
+
+RULES = """\
+# Prompts that mention "explode" fail after one PENDING poll; everything else is default.
+[[rules]]
+scenario = "pending-then-failure"
+match = { prompt = { contains = "explode" } }
+"""
+
+
+@pytest.fixture(scope="module")
+def rules_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    config = tmp_path_factory.mktemp("config") / "ipmock.toml"
+    config.write_text(RULES, encoding="utf-8")
+    with running_server("--config", str(config)) as url:
+        yield Api(url)
+
+
+def test_config_rule_fails_matching_prompts(rules_api: Api, small_body: dict[str, Any]) -> None:
+    expected = rules_api.scenario("pending-then-failure")["error"]
+    body = {**small_body, "prompt": "a firework about to explode over the bay"}
+    submitted = rules_api.submit("client-key", body)
+    assert submitted.status_code == 202, submitted.text
+    polls = poll_until_done(rules_api, "client-key", submitted.json()["id"])
+    assert [p["status"] for p in polls] == ["PENDING", "FAILURE"]
+    assert polls[-1]["error"] == expected
+
+
+def test_config_rule_leaves_other_prompts_alone(rules_api: Api, small_body: dict[str, Any]) -> None:
+    body = {**small_body, "prompt": "a calm lake at dawn"}
+    submitted = rules_api.submit("client-key", body)
+    assert submitted.status_code == 202, submitted.text
+    polls = poll_until_done(rules_api, "client-key", submitted.json()["id"])
+    assert [p["status"] for p in polls] == ["PENDING", "SUCCESS"]
+    assert len(polls[-1]["download_urls"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("rules = [\n", "not valid TOML"),
+        (
+            '[[rules]]\nscenario = "no-such-scenario"\nmatch = { prompt = "x" }\n',
+            "no-such-scenario",
+        ),
+        ('colour = "red"\n', "colour"),
+        ('[[rules]]\nscenario = "failure"\nmatch = { prompt = { matches = "(" } }\n', "regex"),
+        ('[[scenarios]]\nname = "flaky"\noutcome = "maybe"\n', "maybe"),
+        ('default_scenario = "nope"\n', "nope"),
+    ],
+    ids=[
+        "not-toml",
+        "unknown-rule-scenario",
+        "unknown-key",
+        "bad-regex",
+        "bad-outcome",
+        "unknown-default",
+    ],
+)
+def test_bad_config_exits_2_naming_the_problem(
+    ipmock: list[str], tmp_path: Path, text: str, problem: str
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(text, encoding="utf-8")
+    # A server that starts anyway never exits: the timeout fails the test.
+    result = subprocess.run(
+        [*ipmock, "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert str(config) in result.stderr, result.stderr
+    assert problem in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stdout
+
+
+def test_missing_config_file_exits_2(ipmock: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "missing.toml"
+    result = subprocess.run(
+        [*ipmock, "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert str(missing) in result.stderr
+    assert "does not exist" in result.stderr
+
+
+def test_help(ipmock: list[str]) -> None:
+    top = subprocess.run([*ipmock, "--help"], capture_output=True, text=True, timeout=30)
+    assert top.returncode == 0, top.stderr
+    assert "usage: ipmock" in top.stdout
+    assert "serve" in top.stdout
+
+    serve = subprocess.run([*ipmock, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    assert serve.returncode == 0, serve.stderr
+    options = ["--host", "--port", "--config", "--seed", "--public-url", "--log-level", "--strict"]
+    missing = [o for o in options if not re.search(rf"^\s+{o}\b", serve.stdout, re.MULTILINE)]
+    assert not missing, f"serve --help does not document {missing}:\n{serve.stdout}"
+
+
+def test_startup_banner_lists_the_test_keys(ipmock: list[str]) -> None:
+    process = subprocess.Popen(
+        [*ipmock, "serve", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        lines.extend(process.stdout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline and process.poll() is None:
+            found = re.search(r"serving .* at (http://\S+)", "".join(lines))
+            url = found.group(1) if found else None
+            time.sleep(0.05)
+        assert url, "no banner:\n" + "".join(lines)
+        names = [s["name"] for s in Api(url).admin("GET", "/__mock/scenarios").json()["scenarios"]]
+        assert {"success", "pending-then-failure", "rate-limited"} <= set(names)
+        # Every scenario the server knows is offered as a test key (bounded wait for output).
+        keys = [f"test_{n}" for n in names]
+        while time.monotonic() < deadline and not all(
+            re.search(rf"^\s+{re.escape(k)}\s", "".join(lines), re.MULTILINE) for k in keys
+        ):
+            time.sleep(0.05)
+        banner = "".join(lines)
+        missing = [k for k in keys if not re.search(rf"^\s+{re.escape(k)}\s", banner, re.MULTILINE)]
+        assert not missing, f"banner lacks test keys {missing}:\n{banner}"
+        assert f"{url}/sdxl/text2image/v1" in banner
+        assert "API-Key" in banner
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
