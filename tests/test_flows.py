@@ -280,4 +280,6 @@ async def test_download_urls_follow_the_host_the_client_used(client: httpx.Async
 async def test_public_url_overrides_the_host(make_client: Callable[..., httpx.AsyncClient]) -> None:
     async with make_client(public_url="https://cdn.example.test/mock/") as client:
         response = await client.post(SUBMIT, json=BODY, headers={"API-Key": "test_success"})
-        assert response.json()["download_urls"][0].startswith("https://cdn.example.test/mock/images/")
+        assert response.json()["download_urls"][0].startswith(
+            "https://cdn.example.test/mock/images/"
+        )
