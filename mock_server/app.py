@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mock_server import contract
+from mock_server import contract, faults
 from mock_server.admin import admin_routes
 from mock_server.clock import Clock
 from mock_server.config import load_book
@@ -96,6 +96,8 @@ def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:
         body["code"] = "generation_failed"
     if job.warnings:
         body["warnings"] = job.warnings
+    if job.scenario.extra_fields:
+        body |= {"eta": 12.5, "meta": {"queue_position": 3, "worker": "mock"}, "x_trace": "ab12"}
     return body
 
 
@@ -149,10 +151,15 @@ async def status(request: Request) -> Response:
     job = await state.store.get(job_id)
     if job is None or not hmac.compare_digest(job.owner, key_fingerprint(key)):
         raise ApiError(404, "not_found", f"no job with id {job_id!r} for this API key")
-    now = state.clock.now()
-    if now >= job.expires_at:
+    if state.clock.now() >= job.expires_at:
         raise ApiError(410, "expired", f"job {job_id!r} has expired")
-    job.poll(now)
+    job.status_requests += 1
+    fault = job.scenario.fault_at(job.status_requests)
+    if fault is not None:
+        await state.store.save(job)
+        if (faulted := await faults.answer(fault, state.clock)) is not None:
+            return faulted
+    job.poll(state.clock.now())
     await state.store.save(job)
     return JSONResponse(_job_body(state, job, request))
 
@@ -168,7 +175,8 @@ async def image(request: Request) -> Response:
     sample = int(match.group(1))
     if sample >= job.samples:
         raise not_found
-    if state.clock.now() >= job.finished_at + state.settings.url_ttl:
+    url_ttl = job.scenario.url_ttl if job.scenario.url_ttl is not None else state.settings.url_ttl
+    if state.clock.now() >= job.finished_at + url_ttl:
         raise ApiError(410, "expired", "this download URL has expired")
     rendered = await state.images.get(
         ImageSpec(

@@ -33,6 +33,8 @@ class Job:
     expires_at: float
     warnings: list[str] = field(default_factory=list)
     polls: int = 0
+    """Status requests answered as usual (faulted ones aside): what pending_polls counts."""
+    status_requests: int = 0
     state: State = "PENDING"
     finished_at: float | None = None
 

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
+from mock_server.faults import ConnectionDropped
 
 REDACTED_HEADERS = frozenset({"api-key", "authorization", "x-ipmock-admin-token"})
 _BODY_CAP = 64 * 1024
@@ -59,8 +60,12 @@ class JournalMiddleware:
                 response_body.extend(message.get("body", b""))
             await send(message)
 
+        dropped = False
         try:
             await self.app(scope, tee_receive, tee_send)
+        except ConnectionDropped:
+            dropped = True
+            raise
         finally:
             headers = {
                 k.decode("latin-1"): "<redacted>"
@@ -82,5 +87,6 @@ class JournalMiddleware:
                         bytes(response_body), response["headers"].get("content-type", "")
                     ),
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "dropped": dropped,
                 }
             )

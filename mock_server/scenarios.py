@@ -37,6 +37,25 @@ class Refusal:
     retry_after: int | None = None
 
 
+FaultKind = Literal["rate-limited", "busy", "server-error", "drop", "delay"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("rate-limited", "busy", "server-error", "drop", "delay")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What the ``at_request``-th status request of a job gets instead of its answer.
+
+    rate-limited: 429 with Retry-After; busy: 503 with Retry-After; server-error: 500;
+    drop: the connection closes mid-answer; delay: the usual answer, ``seconds`` late.
+    A faulted request does not count as a poll, except a delayed one.
+    """
+
+    at_request: int
+    kind: FaultKind
+    retry_after: int = 1
+    seconds: float = 0.0
+
+
 @dataclass(frozen=True)
 class Scenario:
     """What happens to one submitted request.
@@ -45,7 +64,10 @@ class Scenario:
     that error. Otherwise a job is made: it answers PENDING until it has been polled
     more than ``pending_polls`` times *and* ``pending_seconds`` have passed on the
     mock's clock, then ends in ``outcome``. ``pending_polls=None`` never ends.
-    A job expires ``expires_after`` seconds after it was made (None: the server's TTL).
+    A job expires ``expires_after`` seconds after it was made (None: the server's TTL);
+    its download URLs work ``url_ttl`` seconds (None: the server's). ``faults`` replace
+    the answers to chosen status requests; ``extra_fields`` adds fields no client knows
+    to every answer, as a server is free to do.
     """
 
     name: str
@@ -56,10 +78,12 @@ class Scenario:
     outcome: Literal["success", "failure"] = "success"
     error: str = "generation failed: the model could not produce an image"
     expires_after: float | None = None
+    url_ttl: float | None = None
+    faults: tuple[Fault, ...] = ()
+    extra_fields: bool = False
 
-    @property
-    def pending_at_submit(self) -> bool:
-        return self.pending_polls is None or self.pending_polls > 0 or self.pending_seconds > 0
+    def fault_at(self, request: int) -> Fault | None:
+        return next((f for f in self.faults if f.at_request == request), None)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +93,9 @@ class Scenario:
         values = dict(data)
         if isinstance(values.get("refusal"), Mapping):
             values["refusal"] = Refusal(**values["refusal"])
+        values["faults"] = tuple(
+            f if isinstance(f, Fault) else Fault(**f) for f in values.get("faults", ())
+        )
         return cls(**values)
 
 

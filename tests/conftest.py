@@ -28,7 +28,7 @@ def anyio_backend() -> str:
 @pytest.fixture
 def clock() -> Clock:
     """A clock frozen at t=1,000,000 that only the test moves."""
-    return Clock(source=lambda: 1_000_000.0)
+    return Clock(source=lambda: 1_000_000.0, virtual=True)
 
 
 @pytest.fixture

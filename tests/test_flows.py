@@ -283,3 +283,64 @@ async def test_public_url_overrides_the_host(make_client: Callable[..., httpx.As
         assert response.json()["download_urls"][0].startswith(
             "https://cdn.example.test/mock/images/"
         )
+
+
+async def test_faults_replace_chosen_status_answers(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    scenario = {
+        "pending_polls": 1,
+        "extra_fields": True,
+        "faults": [
+            {"at_request": 1, "kind": "rate-limited", "retry_after": 3},
+            {"at_request": 2, "kind": "delay", "seconds": 7.5},
+            {"at_request": 3, "kind": "server-error"},
+            {"at_request": 4, "kind": "busy", "retry_after": 4},
+        ],
+    }
+    await client.post("/__mock/queue", json={"scenarios": [scenario]})
+    job_id = (await client.post(SUBMIT, json=BODY)).json()["id"]
+    limited = await client.get(status_url(job_id))
+    assert (limited.status_code, limited.headers["retry-after"]) == (429, "3")
+    before = clock.now()
+    delayed = await client.get(status_url(job_id))  # answered as usual, 7.5 s later
+    assert (delayed.status_code, delayed.json()["status"]) == (200, "PENDING")
+    assert clock.now() - before == pytest.approx(7.5)
+    assert delayed.json()["meta"] == {"queue_position": 3, "worker": "mock"}
+    assert (await client.get(status_url(job_id))).status_code == 500
+    busy = await client.get(status_url(job_id))
+    assert (busy.status_code, busy.headers["retry-after"]) == (503, "4")
+    # Faulted requests were not polls: the job needed one PENDING poll (the delayed one).
+    done = await client.get(status_url(job_id))
+    assert done.json()["status"] == "SUCCESS"
+    assert done.json()["x_trace"] == "ab12"
+
+
+async def test_drop_breaks_the_answer_off(client: httpx.AsyncClient) -> None:
+    from mock_server.faults import ConnectionDropped
+
+    await client.post(
+        "/__mock/queue",
+        json={
+            "scenarios": [
+                {
+                    "pending_polls": 0,
+                    "pending_seconds": 1,
+                    "faults": [{"at_request": 1, "kind": "drop"}],
+                }
+            ]
+        },
+    )
+    job_id = (await client.post(SUBMIT, json=BODY)).json()["id"]
+    with pytest.raises(ConnectionDropped):
+        await client.get(status_url(job_id))
+    journal = (await client.get("/__mock/journal")).json()["entries"]
+    assert journal[-1]["dropped"] is True
+
+
+async def test_scenario_url_ttl(client: httpx.AsyncClient, clock: Clock) -> None:
+    await client.post("/__mock/queue", json={"scenarios": [{"url_ttl": 5}]})
+    url = (await client.post(SUBMIT, json=BODY)).json()["download_urls"][0]
+    assert (await client.get(url)).status_code == 200
+    clock.advance(5)
+    assert (await client.get(url)).status_code == 410
