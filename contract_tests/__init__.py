@@ -1,1 +1,46 @@
-"""Contract tests: fuzz clients against the mock, verify servers against the contract."""
+"""ipmock's contract tests: fuzz a client against the mock, verify a server against the contract.
+
+from hypothesis import given
+from contract_tests import server_flows, check_client
+
+@given(flow=server_flows())
+def test_my_client(flow):
+    check_client(flow, lambda ctx: MyClient(ctx.base_url, http=ctx.http,
+                                            sleep=ctx.sleep).generate(ctx.request))
+"""
+
+from contract_tests.flows import Flow
+from contract_tests.inprocess import MockHarness
+from contract_tests.properties import (
+    PROPERTIES,
+    ClientContractViolation,
+    ClientProperty,
+    FlowContext,
+    FlowRun,
+    check_client,
+    check_client_async,
+    client_property,
+)
+from contract_tests.strategies import (
+    BrokenRequest,
+    invalid_requests,
+    server_flows,
+    valid_requests,
+)
+
+__all__ = [
+    "PROPERTIES",
+    "BrokenRequest",
+    "ClientContractViolation",
+    "ClientProperty",
+    "Flow",
+    "FlowContext",
+    "FlowRun",
+    "MockHarness",
+    "check_client",
+    "check_client_async",
+    "client_property",
+    "invalid_requests",
+    "server_flows",
+    "valid_requests",
+]

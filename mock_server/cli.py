@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from mock_server.config import ConfigError, load_book
+from mock_server.faults import quiet_drops
 from mock_server.scenarios import TEST_KEY_PREFIX, ScenarioBook
 from mock_server.settings import Secret, Settings
 
@@ -152,6 +154,7 @@ def serve(settings: Settings) -> int:
         print(f"ipmock: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings, book=book)
+    logging.getLogger("uvicorn.error").addFilter(quiet_drops)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -26,6 +28,11 @@ class DroppedResponse(Response):
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body, "more_body": True})
         raise ConnectionDropped("connection dropped on purpose (scenario fault)")
+
+
+def quiet_drops(record: logging.LogRecord) -> bool:
+    """A logging filter: a server's report of a deliberate drop is not an error to show."""
+    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
 
 
 async def answer(fault: Fault, clock: Clock) -> Response | None:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from contract_tests.server import running_server
 from mock_server import Clock, Settings, create_app
+
+pytest_plugins = ["pytester"]
 
 KEY = "sk-test-client"
 PROMPT = "cinematic still woman holding mango juice"
@@ -50,57 +47,6 @@ def make_client(clock: Clock) -> Callable[..., httpx.AsyncClient]:
 async def client(make_client: Callable[..., httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client() as c:
         yield c
-
-
-_URL = re.compile(r"serving .* at (http://\S+)")
-
-
-@contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start `ipmock serve --port 0 ARGS` on 127.0.0.1; yield its base URL; stop it."""
-    command = [
-        sys.executable,
-        "-m",
-        "mock_server.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        *args,
-    ]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-    lines: list[str] = []
-    found: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if not found and (m := _URL.search(line)):
-                found.append(m.group(1))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        if not ready.wait(30) or not found:
-            raise RuntimeError("ipmock serve did not start:\n" + "".join(lines))
-        yield found[0]
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

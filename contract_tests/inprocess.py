@@ -1,0 +1,130 @@
+"""The mock in this process: httpx clients (sync and async) with no sockets, on virtual time.
+
+``MockHarness`` owns one app, its virtual clock and admin helpers. Its clients reach
+the app through httpx transports that turn a scenario's dropped connection into the
+``httpx.RemoteProtocolError`` a real socket would give, so clients see what they would
+see over the network, without the network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio.from_thread
+import httpx
+from anyio.from_thread import BlockingPortal
+
+from mock_server import Clock, Settings, create_app
+from mock_server.config import scenario_from_json
+from mock_server.faults import ConnectionDropped
+from mock_server.scenarios import Scenario
+from mock_server.state import MockState
+
+BASE_URL = "http://ipmock.test"
+
+
+def _dropped(request: httpx.Request) -> httpx.RemoteProtocolError:
+    return httpx.RemoteProtocolError(
+        "peer closed connection without sending complete message body", request=request
+    )
+
+
+class AsyncMockTransport(httpx.AsyncBaseTransport):
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self._inner.handle_async_request(request)
+        except ConnectionDropped:
+            raise _dropped(request) from None
+
+
+class SyncMockTransport(httpx.BaseTransport):
+    """Runs each request on an event loop in a helper thread (an anyio blocking portal)."""
+
+    def __init__(self, app: Any, portal: BlockingPortal) -> None:
+        self._inner = AsyncMockTransport(app)
+        self._portal = portal
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def call() -> tuple[int, httpx.Headers, bytes]:
+            response = await self._inner.handle_async_request(request)
+            return response.status_code, response.headers, await response.aread()
+
+        status, headers, content = self._portal.call(call)
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+
+class MockHarness:
+    """One in-process mock with a virtual clock, and everything a test asks of it."""
+
+    def __init__(self, settings: Settings | None = None, *, start: float = 1_000_000.0) -> None:
+        self.clock = Clock(source=lambda: start, virtual=True)
+        self.app = create_app(settings or Settings(), clock=self.clock)
+        self.base_url = BASE_URL
+
+    @property
+    def state(self) -> MockState:
+        state: MockState = self.app.state.mock
+        return state
+
+    def async_client(self, api_key: str = "sk-harness", **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=AsyncMockTransport(self.app),
+            base_url=self.base_url,
+            headers={"API-Key": api_key},
+            **kwargs,
+        )
+
+    @contextmanager
+    def client(self, api_key: str = "sk-harness", **kwargs: Any) -> Iterator[httpx.Client]:
+        """A sync httpx client; the app runs on an event loop in a helper thread."""
+        with (
+            anyio.from_thread.start_blocking_portal() as portal,
+            httpx.Client(
+                transport=SyncMockTransport(self.app, portal),
+                base_url=self.base_url,
+                headers={"API-Key": api_key},
+                **kwargs,
+            ) as http,
+        ):
+            yield http
+
+    # -- admin, without HTTP -----------------------------------------------------------
+
+    def queue(self, *scenarios: str | dict[str, Any] | Scenario) -> None:
+        """Queue scenarios (names, JSON objects or Scenarios) for the next valid submits."""
+        book = self.state.book
+        book.queue.extend(
+            s
+            if isinstance(s, Scenario)
+            else book.get(s)
+            if isinstance(s, str)
+            else scenario_from_json(s)
+            for s in scenarios
+        )
+
+    def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:
+        return [e for e in self.state.journal.entries if e["path"].startswith(path_prefix)]
+
+    def submits(self) -> list[dict[str, Any]]:
+        return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]
+
+    def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        prefix = "/sdxl/text2image/v1/status/" + (job_id or "")
+        return self.journal(prefix)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    @staticmethod
+    def body(entry: dict[str, Any]) -> Any:
+        """A journal entry's response body, parsed."""
+        return json.loads(entry["response_body"])

@@ -1,0 +1,87 @@
+"""A real `ipmock serve` in a subprocess on 127.0.0.1, and its admin API over HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+_URL = re.compile(r"serving .* at (http://\S+)")
+
+
+@contextmanager
+def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start `ipmock serve --host 127.0.0.1 --port 0 ARGS`, yield its base URL, stop it."""
+    command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
+               "--port", "0", *args]  # fmt: skip
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )  # fmt: skip
+    lines: list[str] = []
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if not found and (match := _URL.search(line)):
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not ready.wait(30) or not found:
+            raise RuntimeError("ipmock serve did not start:\n" + "".join(lines))
+        yield found[0]
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class RunningMock:
+    """A served mock's URL and its admin API, for clients that open their own sockets."""
+
+    def __init__(self, url: str, admin_token: str | None = None) -> None:
+        self.url = url
+        headers = {"X-Ipmock-Admin-Token": admin_token} if admin_token else {}
+        self._admin = httpx.Client(base_url=url, headers=headers, timeout=10.0)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._admin.request(method, "/__mock/" + path, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def queue(self, *scenarios: str | dict[str, Any]) -> None:
+        self._call("POST", "queue", json={"scenarios": list(scenarios)})
+
+    def advance(self, seconds: float) -> None:
+        self._call("POST", "clock", json={"advance": seconds})
+
+    def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = self._call("GET", "journal", params={"path": path_prefix})[
+            "entries"
+        ]
+        return entries
+
+    def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
+        return self.journal("/sdxl/text2image/v1/status/" + (job_id or ""))
+
+    def close(self) -> None:
+        self._admin.close()
