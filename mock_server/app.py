@@ -51,10 +51,14 @@ def _api_key(request: Request) -> str:
 
 
 def _scenario_named_by(state: MockState, request: Request, key: str) -> Scenario | None:
+    """The scenario the request itself names (header, test key); a refusal is raised."""
     try:
-        return state.book.by_request(request.headers, key)
+        scenario = state.book.by_request(request.headers, key)
     except UnknownScenario as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
+    if scenario is not None and scenario.refusal is not None:
+        raise ApiError.refusal(scenario.refusal)
+    return scenario
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -105,8 +109,6 @@ async def submit(request: Request) -> Response:
     state = mock_state(request)
     key = _api_key(request)
     scenario = _scenario_named_by(state, request, key)
-    if scenario is not None and scenario.refusal is not None:
-        raise ApiError.refusal(scenario.refusal)
     raw = await _read_body(request, state.settings.max_body_bytes)
     try:
         accepted = validate(
@@ -144,9 +146,7 @@ async def submit(request: Request) -> Response:
 async def status(request: Request) -> Response:
     state = mock_state(request)
     key = _api_key(request)
-    scenario = _scenario_named_by(state, request, key)
-    if scenario is not None and scenario.refusal is not None:
-        raise ApiError.refusal(scenario.refusal)
+    _scenario_named_by(state, request, key)
     job_id = request.path_params["id"]
     job = await state.store.get(job_id)
     if job is None or not hmac.compare_digest(job.owner, key_fingerprint(key)):
