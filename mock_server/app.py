@@ -30,8 +30,8 @@ from mock_server.errors import ApiError
 from mock_server.images import ImageSpec
 from mock_server.jobs import Job, JobStore, MemoryStore, key_fingerprint, new_job_id
 from mock_server.journal import Journal, JournalMiddleware
-from mock_server.scenarios import Scenario, ScenarioBook, UnknownScenario
-from mock_server.settings import Settings
+from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, ScenarioBook, UnknownScenario
+from mock_server.settings import Secret, Settings
 from mock_server.state import MockState, mock_state
 from mock_server.validation import InvalidRequest, validate
 
@@ -43,11 +43,20 @@ IMAGE_PATH = "/images/{job_id}/{file_name}"
 _IMAGE_FILE = re.compile(r"([0-9])\.png")
 
 
-def _api_key(request: Request) -> str:
+def _api_key(state: MockState, request: Request) -> str:
     key = request.headers.get("api-key", "").strip()
     if not key:
         raise ApiError(401, "unauthorized", "missing API key: send it in the API-Key header")
+    known = state.settings.api_keys
+    if known and not key.startswith(TEST_KEY_PREFIX) and not _one_of(key, known):
+        raise ApiError(401, "unauthorized", "invalid API key")
     return key
+
+
+def _one_of(key: str, known: tuple[Secret, ...]) -> bool:
+    # Compare with every key, in constant time each, so timing tells nothing.
+    matches = [hmac.compare_digest(key.encode(), k.reveal().encode()) for k in known]
+    return any(matches)
 
 
 def _scenario_named_by(state: MockState, request: Request, key: str) -> Scenario | None:
@@ -107,7 +116,7 @@ def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:
 
 async def submit(request: Request) -> Response:
     state = mock_state(request)
-    key = _api_key(request)
+    key = _api_key(state, request)
     scenario = _scenario_named_by(state, request, key)
     raw = await _read_body(request, state.settings.max_body_bytes)
     try:
@@ -145,7 +154,7 @@ async def submit(request: Request) -> Response:
 
 async def status(request: Request) -> Response:
     state = mock_state(request)
-    key = _api_key(request)
+    key = _api_key(state, request)
     _scenario_named_by(state, request, key)
     job_id = request.path_params["id"]
     job = await state.store.get(job_id)

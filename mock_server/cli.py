@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         help='accept only model_id "sdxl", not a model UUID',
     )
     serve.add_argument(
+        "--api-key",
+        action="append",
+        metavar="KEY",
+        dest="api_keys",
+        help="accept only this API key (repeat for more; test_ keys always work); default: any key",
+    )
+    serve.add_argument(
         "--admin-token",
         metavar="TOKEN",
         help="require this token for the admin API (then open off loopback too)",
@@ -116,6 +123,7 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
         "public_url": args.public_url,
         "strict": args.strict,
         "admin_token": Secret(args.admin_token) if args.admin_token else None,
+        "api_keys": tuple(Secret(k) for k in args.api_keys) if args.api_keys else None,
         "max_body_bytes": args.max_body_bytes,
         "job_ttl": args.job_ttl,
         "url_ttl": args.url_ttl,

@@ -41,6 +41,8 @@ class Settings:
     """Refuse what the docs do not promise (unknown fields, over-long prompts, UUID model ids)."""
     accept_model_uuid: bool = True
     admin_token: Secret | None = field(default=None)
+    api_keys: tuple[Secret, ...] = ()
+    """Keys the API accepts (test_ keys aside); empty: any non-empty key."""
     max_body_bytes: int = 8 * 1024 * 1024
     job_ttl: float = 3600.0
     url_ttl: float = 3600.0
@@ -86,6 +88,7 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "strict": _flag,
     "accept_model_uuid": _flag,
     "admin_token": Secret,
+    "api_keys": lambda raw: tuple(Secret(k.strip()) for k in raw.split(",") if k.strip()),
     "max_body_bytes": int,
     "job_ttl": float,
     "url_ttl": float,

@@ -344,3 +344,19 @@ async def test_scenario_url_ttl(client: httpx.AsyncClient, clock: Clock) -> None
     assert (await client.get(url)).status_code == 200
     clock.advance(5)
     assert (await client.get(url)).status_code == 410
+
+
+async def test_configured_api_keys_refuse_others(
+    make_client: Callable[..., httpx.AsyncClient],
+) -> None:
+    from mock_server.settings import Secret
+
+    async with make_client(api_keys=(Secret("sk-alpha"), Secret("sk-beta"))) as client:
+        for key in ("sk-alpha", "sk-beta", "test_success"):
+            response = await client.post(SUBMIT, json=BODY, headers={"API-Key": key})
+            assert response.status_code in (200, 202), key
+        for key in ("sk-alph", "sk-alpha2", "SK-ALPHA"):
+            response = await client.post(SUBMIT, json=BODY, headers={"API-Key": key})
+            assert (response.status_code, response.json()["error"]) == (401, "invalid API key")
+        poll = await client.get(status_url("x" * 24), headers={"API-Key": "nope"})
+        assert poll.status_code == 401
