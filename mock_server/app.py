@@ -221,7 +221,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         404: f"no such endpoint: {request.url.path}",
         405: f"method {request.method} is not allowed on {request.url.path}",
     }
-    return ApiError(exc.status_code, code, message.get(exc.status_code, exc.detail)).response()
+    response = ApiError(exc.status_code, code, message.get(exc.status_code, exc.detail)).response()
+    if exc.headers:  # a 405 carries Allow (RFC 9110)
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -28,6 +28,7 @@ MAX_DEPTH = 32
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_UNKNOWN_FIELD_WARNINGS = 20
+_SPACE = " \t\n\r"  # what JSON Schema's patterns here call space; str.strip() takes more
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,16 @@ def validate(raw: bytes, *, strict: bool = False, accept_model_uuid: bool = True
     """Validate a raw body. Raises InvalidRequest listing every problem found."""
     body = parse(raw)
     normalised = normalise(body)
-    errors = list(_schema_errors(normalised))
+    schema_ok = _fast_validator().is_valid(normalised)
+    errors = [] if schema_ok else _schema_errors(normalised)
     warnings: list[FieldError] = []
     _unknown_fields(normalised, warnings)
     _cross_field_rules(normalised, errors, warnings)
-    _lora_rules(normalised, errors, warnings)
+    _lora_rules(normalised, warnings)
     _model_id(normalised, errors, warnings, accept_model_uuid)
     _prompt_tokens(normalised, warnings)
+    if not schema_ok and not errors:
+        errors = _compiled_errors(normalised)  # never accept what the schema refuses
     if strict:
         errors.extend(warnings)
         warnings = []
@@ -268,7 +272,9 @@ def normalise(body: Mapping[str, Any]) -> dict[str, Any]:
                 else:
                     if number_items and not re.search(prop["pattern"], value):
                         continue  # left as it is, for the schema to refuse in words
-                    pieces = [p.strip() for p in value.split(",")] if value.strip() else []
+                    pieces = (
+                        [p.strip(_SPACE) for p in value.split(",")] if value.strip(_SPACE) else []
+                    )
                     out[name] = [float(p) for p in pieces] if number_items else pieces
             elif number_items and _is_number(value):
                 out[name] = [value]
@@ -293,24 +299,42 @@ def _is_number(value: Any) -> bool:
 
 
 def _schema_errors(body: Mapping[str, Any]) -> list[FieldError]:
-    """Every schema error once. The compiled validator decides; the Python one explains."""
-    if _fast_validator().is_valid(body):
-        return []
-    errors = [_explain(e) for e in sorted(_validator().iter_errors(body), key=_path_key)]
-    if not errors:
-        # The two disagree where Python's regex dialect differs from JSON Schema's (Python's
-        # "$" also matches before a final newline): trust the compiled one's own words.
-        errors = [
-            _explain_path(list(e.instance_path), body) for e in _fast_validator().iter_errors(body)
+    """The schema's errors in words, field by field (the compiled validator said no).
+
+    The adapter-count branches at the top (allOf/anyOf) are left out: the cross-field
+    rules say the same thing about the fields concerned.
+    """
+    explained = sorted(_validator().iter_errors(body), key=_path_key)
+    return _unique(
+        [_explain(e) for e in explained if e.absolute_path or e.validator not in ("allOf", "anyOf")]
+    )
+
+
+def _compiled_errors(body: Mapping[str, Any]) -> list[FieldError]:
+    """The compiled validator's own errors, where nothing else explained its no.
+
+    Python's regex dialect differs from JSON Schema's here and there (its "$" also
+    matches before a final newline), so the Python validator can miss what it caught.
+    """
+    return _unique(
+        [
+            _explain_path(list(e.instance_path), body, e.message)
+            for e in _fast_validator().iter_errors(body)
         ]
+    )
+
+
+def _unique(errors: list[FieldError]) -> list[FieldError]:
     unique: dict[tuple[str, str], FieldError] = {}
     for error in errors:  # one value can break several keywords of one field
         unique.setdefault((error.field, error.message), error)
     return list(unique.values())
 
 
-def _explain_path(path: list[str | int], body: Mapping[str, Any]) -> FieldError:
+def _explain_path(path: list[str | int], body: Mapping[str, Any], detail: str) -> FieldError:
     """An error at ``path``, described by the schema of the field it is in."""
+    if not path:
+        return FieldError("", f"the body breaks a rule of the contract: {detail[:300]}")
     value: Any = body
     for step in path:
         value = value[step]
@@ -499,20 +523,18 @@ def _cross_field_rules(
             )
 
 
-def _lora_rules(
-    body: Mapping[str, Any], errors: list[FieldError], warnings: list[FieldError]
-) -> None:
+def _lora_rules(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
     loras, weights = body.get("lora_models"), body.get("lora_weights")
     if not isinstance(weights, list) or not weights:
         return
     if not loras:
         warnings.append(FieldError("lora_weights", "lora_weights is ignored: no lora_models given"))
     elif isinstance(loras, list) and len(loras) != len(weights):
-        errors.append(
+        warnings.append(
             FieldError(
                 "lora_weights",
                 f"lora_weights has {len(weights)} value(s) but lora_models names {len(loras)}: "
-                f"give one weight per model",
+                f"give one weight per model; the extra ones are ignored",
                 f"{len(loras)} number(s) from 0 to 1",
                 weights,
             )
