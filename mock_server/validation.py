@@ -301,13 +301,11 @@ def _is_number(value: Any) -> bool:
 def _schema_errors(body: Mapping[str, Any]) -> list[FieldError]:
     """The schema's errors in words, field by field (the compiled validator said no).
 
-    The adapter-count branches at the top (allOf/anyOf) are left out: the cross-field
-    rules say the same thing about the fields concerned.
+    Errors from the top-level allOf (the adapter rules, one if/then per adapter count)
+    are left out: the cross-field rules say the same about the fields concerned, better.
     """
     explained = sorted(_validator().iter_errors(body), key=_path_key)
-    return _unique(
-        [_explain(e) for e in explained if e.absolute_path or e.validator not in ("allOf", "anyOf")]
-    )
+    return _unique([_explain(e) for e in explained if list(e.schema_path)[:1] != ["allOf"]])
 
 
 def _compiled_errors(body: Mapping[str, Any]) -> list[FieldError]:
