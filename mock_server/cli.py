@@ -110,6 +110,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a download URL works after SUCCESS (default 3600)",
     )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    verify = commands.add_parser(
+        "verify",
+        help="check a server (this mock, the reference, the real API) against the contract",
+        description="Walk one generation (submit, poll, download) checking every answer "
+        "against the response schemas, auth and isolation, then run schemathesis over the "
+        "contract with all its checks. Exit 0 when the server keeps the contract. Against "
+        "the real API each run spends credits: use --no-fuzz or a small --max-examples.",
+    )
+    verify.add_argument(
+        "--base-url", required=True, metavar="URL", help="the server, e.g. http://127.0.0.1:8000"
+    )
+    verify.add_argument(
+        "--api-key",
+        default="ipmock-verify",
+        metavar="KEY",
+        help="API key to use (default: ipmock-verify, which the mock accepts)",
+    )
+    verify.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
+    verify.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="keep the exchanges (keys redacted), the departures from the "
+        "schema, and an ipmock.toml that replays the flow on the mock",
+    )
+    verify.add_argument(
+        "--max-examples",
+        type=int,
+        default=30,
+        metavar="N",
+        help="schemathesis examples per operation and phase (default 30)",
+    )
+    verify.add_argument("--seed", type=int, help="schemathesis seed, to replay a run")
+    verify.add_argument("--no-fuzz", action="store_true", help="the flow checks only")
+    verify.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS")
     return parser
 
 
@@ -203,6 +238,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     if args.command == "serve":
         return serve(settings_from(args, base))
+    if args.command == "verify":
+        from contract_tests.verify import verify
+
+        return verify(
+            args.base_url,
+            args.api_key,
+            junit_xml=args.junit_xml,
+            record=args.record,
+            max_examples=args.max_examples,
+            seed=args.seed,
+            fuzz=not args.no_fuzz,
+            poll_interval=args.poll_interval,
+        )
     parser.error(f"unknown command {args.command}")  # argparse refuses it first
     return 2
 

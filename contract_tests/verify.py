@@ -1,0 +1,333 @@
+"""`ipmock verify`: check any server (the mock, the reference, the real API) against the contract.
+
+Two parts. The flow checks walk one generation as a client would (submit, poll, download)
+and check every answer against the response schemas, plus auth and isolation between
+keys. Then schemathesis runs over the bundled OpenAPI document with all its checks,
+positive and negative data and the stateful links. Results: a readable summary, an
+exit code, and JUnit XML; ``--record DIR`` keeps the flow's exchanges (keys redacted),
+the departures from the schema, and a config file that makes the mock replay the flow.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jsonschema import Draft202012Validator
+
+from mock_server import contract
+
+SUBMIT = "/sdxl/text2image/v1"
+OTHER_KEY = "ipmock-verify-someone-else"
+GENERATION = "submit, poll and download one generation"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FLOW_REQUEST: dict[str, Any] = {
+    "model_id": "sdxl",
+    "prompt": "ipmock verify: a lighthouse on a cliff at dusk, oil painting",
+    "negative_prompt": "blurry, low quality",
+    "num_inference_steps": 20,
+    "guidance_scale": 7.5,
+    "samples": 2,
+    "width": 512,
+    "height": 512,
+}
+
+
+@dataclass
+class CheckResult:
+    name: str
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class _Session:
+    """An httpx client that journals every exchange (keys redacted) and checks bodies."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.http = httpx.Client(timeout=timeout)
+        self.exchanges: list[dict[str, Any]] = []
+        self.departures: list[str] = []
+        self.check = ""  # the check now running, stamped on each exchange
+
+    def call(self, method: str, url: str, *, key: str | None, **kwargs: Any) -> httpx.Response:
+        headers = {"API-Key": key} if key is not None else {}
+        target = url if url.startswith("http") else self.base_url + url
+        response = self.http.request(method, target, headers=headers, **kwargs)
+        is_json = response.headers.get("content-type", "").startswith("application/json")
+        self.exchanges.append({
+            "check": self.check, "method": method, "url": target,
+            "api_key": None if key is None else ("<yours>" if key == self.api_key else "<other>"),
+            "body": kwargs.get("json"), "status": response.status_code,
+            "retry_after": response.headers.get("retry-after"),
+            "response": response.json() if is_json and response.content else
+            f"<{response.headers.get('content-type', '?')}, {len(response.content)} bytes>",
+        })  # fmt: skip
+        return response
+
+    def expect(self, response: httpx.Response, definition: str, where: str) -> dict[str, Any]:
+        """The body, parsed; departures from the response schema are noted."""
+        try:
+            body = response.json()
+        except ValueError:
+            self.departures.append(f"{where}: the answer is not JSON ({response.text[:80]!r})")
+            return {}
+        validator = Draft202012Validator(contract.response_schema(definition))
+        for error in validator.iter_errors(body):
+            path = "/".join(map(str, error.absolute_path)) or "(body)"
+            self.departures.append(f"{where}: {path}: {error.message} (schema {definition})")
+        return body if isinstance(body, dict) else {}
+
+
+def _check(
+    session: _Session, results: list[CheckResult], name: str, run: Callable[[], list[str]]
+) -> None:
+    session.check = name
+    started = time.monotonic()
+    try:
+        problems = run()
+    except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
+        problems = [f"{type(exc).__name__}: {exc}"]
+    results.append(CheckResult(name, problems, time.monotonic() - started))
+
+
+def _wait(response: httpx.Response, default: float) -> float:
+    try:
+        return max(default, float(response.headers.get("retry-after", default)))
+    except ValueError:
+        return default
+
+
+def flow_checks(
+    session: _Session, *, poll_interval: float = 2.0, deadline: float = 300.0
+) -> list[CheckResult]:
+    """One generation walked end to end, and the refusals around it."""
+    results: list[CheckResult] = []
+    job: dict[str, Any] = {}
+
+    def missing_key() -> list[str]:
+        response = session.call("POST", SUBMIT, key=None, json=FLOW_REQUEST)
+        session.expect(response, "Failure", "submit without API-Key")
+        return [] if response.status_code == 401 else [f"answered {response.status_code}, not 401"]
+
+    def invalid_request() -> list[str]:
+        response = session.call(
+            "POST", SUBMIT, key=session.api_key, json={**FLOW_REQUEST, "samples": 9}
+        )
+        body = session.expect(response, "Failure", "invalid submit")
+        problems = (
+            [] if response.status_code == 400 else [f"answered {response.status_code}, not 400"]
+        )
+        if "errors" in body and "samples" not in [e.get("field") for e in body["errors"]]:
+            problems.append(f"errors do not name samples: {body['errors']}")
+        return problems
+
+    def generation() -> list[str]:
+        started = time.monotonic()
+        while True:
+            response = session.call("POST", SUBMIT, key=session.api_key, json=FLOW_REQUEST)
+            if response.status_code not in (429, 503):
+                break
+            time.sleep(_wait(response, 1.0))
+        answer = session.expect(response, "SubmitResponse", "submit")
+        expected = {"PENDING": 202, "SUCCESS": 200, "FAILURE": 200}.get(answer.get("status", ""))
+        problems = []
+        if response.status_code != expected:
+            problems.append(
+                f"submit answered {answer.get('status')} with HTTP "
+                f"{response.status_code}, not {expected}"
+            )
+        while answer.get("status") == "PENDING" and time.monotonic() - started < deadline:
+            job["id"] = answer["id"]
+            time.sleep(poll_interval)
+            polled = session.call("GET", f"{SUBMIT}/status/{answer['id']}", key=session.api_key)
+            if polled.status_code == 429:
+                time.sleep(_wait(polled, poll_interval))
+                continue
+            if polled.status_code != 200:
+                return [*problems, f"status answered HTTP {polled.status_code}, not 200"]
+            answer = session.expect(polled, "StatusResponse", "status")
+        job["id"] = answer.get("id", job.get("id"))
+        if answer.get("status") != "SUCCESS":
+            return [*problems, f"the job ended {answer.get('status')}: {answer.get('error')}"]
+        urls = answer.get("download_urls", [])
+        if len(urls) != FLOW_REQUEST["samples"]:
+            problems.append(f"{len(urls)} download URLs for {FLOW_REQUEST['samples']} samples")
+        for url in urls:
+            for key in (session.api_key, None):
+                image = session.call("GET", url, key=key)
+                if image.status_code != 200 or not image.content.startswith(PNG_MAGIC):
+                    problems.append(
+                        f"{url} ({'with' if key else 'without'} API-Key): "
+                        f"HTTP {image.status_code}, not a PNG"
+                    )
+                elif (size := _png_size(image.content)) != (512, 512):
+                    problems.append(f"{url}: {size[0]}x{size[1]} pixels, not 512x512")
+        return problems
+
+    def isolation() -> list[str]:
+        if "id" not in job:
+            return ["no job to read (the generation check made none)"]
+        response = session.call("GET", f"{SUBMIT}/status/{job['id']}", key=OTHER_KEY)
+        session.expect(response, "Failure", "status with another key")
+        if response.status_code not in (401, 403, 404):
+            return [f"another key read the job: HTTP {response.status_code}"]
+        return []
+
+    def unknown_id() -> list[str]:
+        response = session.call(
+            "GET", f"{SUBMIT}/status/ipmock-verify-no-such-job", key=session.api_key
+        )
+        session.expect(response, "Failure", "status of an unknown id")
+        return [] if response.status_code == 404 else [f"answered {response.status_code}, not 404"]
+
+    _check(session, results, "submit without API-Key is refused (401)", missing_key)
+    _check(session, results, "an invalid request is refused (400)", invalid_request)
+    _check(session, results, GENERATION, generation)
+    _check(session, results, "another key cannot read the job", isolation)
+    _check(session, results, "an unknown id is not found (404)", unknown_id)
+    departures = CheckResult("every answer matches the response schemas", session.departures)
+    return [*results, departures]
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def run_schemathesis(
+    base_url: str, api_key: str, *, max_examples: int, seed: int | None, junit: Path
+) -> int:
+    """schemathesis over the bundled contract: all checks, all modes, stateful links."""
+    executable = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
+    with tempfile.TemporaryDirectory() as scratch:
+        document = Path(scratch) / "openapi.json"
+        document.write_text(json.dumps(contract.openapi()))
+        command = [
+            executable, "run", str(document), "--url", base_url, "-H", f"API-Key: {api_key}",
+            "--checks", "all", "--max-examples", str(max_examples), "--report", "junit",
+            "--report-junit-path", str(junit), "--output-sanitize", "true",
+        ]  # fmt: skip
+        if seed is not None:
+            command += ["--seed", str(seed)]
+        return subprocess.run(command, check=False).returncode
+
+
+def _junit(results: list[CheckResult], schemathesis_xml: Path | None, path: Path) -> None:
+    root = ET.Element("testsuites")
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name="ipmock verify: flow",
+        tests=str(len(results)),
+        failures=str(sum(not r.ok for r in results)),
+    )
+    for result in results:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="ipmock.verify",
+            name=result.name,
+            time=f"{result.seconds:.3f}",
+        )
+        if not result.ok:
+            ET.SubElement(case, "failure", message=result.problems[0]).text = "\n".join(
+                result.problems
+            )
+    if schemathesis_xml is not None and schemathesis_xml.exists():
+        theirs = ET.parse(schemathesis_xml).getroot()
+        root.extend(theirs.iter("testsuite") if theirs.tag == "testsuites" else [theirs])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _record(session: _Session, directory: Path) -> None:
+    """The exchanges, the departures, and a config that makes the mock replay the flow."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "exchanges.jsonl").open("w") as out:
+        for exchange in session.exchanges:
+            out.write(json.dumps(exchange) + "\n")
+    (directory / "departures.json").write_text(json.dumps(session.departures, indent=2) + "\n")
+    flow = [e for e in session.exchanges if e["check"] == GENERATION]
+    pending = sum(
+        1
+        for e in flow
+        if "/status/" in e["url"]
+        and isinstance(e["response"], dict)
+        and e["response"].get("status") == "PENDING"
+    )
+    final = next(
+        (
+            e["response"]
+            for e in reversed(flow)
+            if isinstance(e["response"], dict)
+            and e["response"].get("status") in ("SUCCESS", "FAILURE")
+        ),
+        {},
+    )
+    outcome = "failure" if final.get("status") == "FAILURE" else "success"
+    lines = [
+        "# Made by `ipmock verify --record`: the mock replays the recorded generation.",
+        "[[scenarios]]", 'name = "recorded"', f"pending_polls = {pending}",
+        f'outcome = "{outcome}"',
+        *([f"error = {json.dumps(final['error'])}"] if final.get("error") else []),
+        "", "[[rules]]", 'scenario = "recorded"', "[rules.match]",
+        f"prompt = {json.dumps(FLOW_REQUEST['prompt'])}", "",
+    ]  # fmt: skip
+    (directory / "ipmock.toml").write_text("\n".join(lines))
+
+
+def verify(
+    base_url: str,
+    api_key: str,
+    *,
+    junit_xml: Path | None = None,
+    record: Path | None = None,
+    max_examples: int = 30,
+    seed: int | None = None,
+    fuzz: bool = True,
+    poll_interval: float = 2.0,
+    deadline: float = 300.0,
+) -> int:
+    """Check the server at ``base_url``; print a summary; 0 when it keeps the contract."""
+    session = _Session(base_url, api_key, timeout=30.0)
+    print(f"ipmock verify: {base_url}")
+    results = flow_checks(session, poll_interval=poll_interval, deadline=deadline)
+    for result in results:
+        print(f"  {'ok  ' if result.ok else 'FAIL'} {result.name}")
+        for problem in result.problems:
+            print(f"         {problem}")
+    fuzz_code = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        theirs = Path(scratch) / "schemathesis.xml"
+        if fuzz:
+            print("\nschemathesis over the contract (all checks, positive and negative, stateful):")
+            sys.stdout.flush()
+            fuzz_code = run_schemathesis(
+                base_url, api_key, max_examples=max_examples, seed=seed, junit=theirs
+            )
+        if junit_xml is not None:
+            _junit(results, theirs if fuzz else None, junit_xml)
+    if record is not None:
+        _record(session, record)
+        print(f"\nrecorded {len(session.exchanges)} exchanges in {record}")
+    failed = [r for r in results if not r.ok]
+    print(
+        f"\nflow checks: {len(results) - len(failed)} passed, {len(failed)} failed"
+        + ("" if not fuzz else f"; schemathesis: {'passed' if fuzz_code == 0 else 'FAILED'}")
+    )
+    return 1 if failed or fuzz_code else 0

@@ -1,0 +1,96 @@
+"""`ipmock verify` passes the mock and fails a server that breaks the contract."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from contract_tests.server import running_server
+from contract_tests.verify import verify
+from mock_server.config import load_book
+
+
+def test_the_mock_keeps_the_contract(tmp_path: Path) -> None:
+    junit, record = tmp_path / "verify.xml", tmp_path / "recorded"
+    with running_server("--api-key", "sk-verify") as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url,
+             "--api-key", "sk-verify", "--junit-xml", str(junit), "--record", str(record),
+             "--max-examples", "5", "--seed", "1", "--poll-interval", "0.05"],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "flow checks: 6 passed, 0 failed; schemathesis: passed" in done.stdout
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    assert suites[0].get("name") == "ipmock verify: flow"
+    assert (suites[0].get("tests"), suites[0].get("failures")) == ("6", "0")
+    assert len(suites) > 1  # schemathesis's own suites follow
+    assert not ET.parse(junit).getroot().findall(".//failure")
+    exchanges = (record / "exchanges.jsonl").read_text()
+    assert "sk-verify" not in exchanges and "<yours>" in exchanges
+    book = load_book(record / "ipmock.toml")
+    assert book.get("recorded").pending_polls == 1
+    assert (
+        book.for_body(
+            {"prompt": "ipmock verify: a lighthouse on a cliff at dusk, oil painting"}
+        ).name
+        == "recorded"
+    )
+
+
+async def _broken_submit(request: Request) -> Response:
+    # Accepts anything with any key (or none), and answers in its own words.
+    return JSONResponse({"status": "DONE", "id": 5, "images": ["x.png"]})
+
+
+async def _broken_status(request: Request) -> Response:
+    return JSONResponse({"status": "DONE"})
+
+
+@pytest.fixture
+def broken_server() -> Iterator[str]:
+    app = Starlette(routes=[
+        Route("/sdxl/text2image/v1", _broken_submit, methods=["POST"]),
+        Route("/sdxl/text2image/v1/status/{id}", _broken_status, methods=["GET"]),
+    ])  # fmt: skip
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_broken_server_is_caught(
+    broken_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = verify(broken_server, "k", junit_xml=tmp_path / "v.xml", fuzz=False, poll_interval=0)
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL submit without API-Key is refused (401)" in out
+    assert "answered 200, not 401" in out
+    assert "FAIL every answer matches the response schemas" in out
+    assert "submit: status:" in out  # the departure names the field
+    assert "flow checks: 0 passed, 6 failed" in out
+    failures = ET.parse(tmp_path / "v.xml").getroot().findall(".//failure")
+    assert len(failures) == 6
