@@ -97,6 +97,8 @@ class Flow:
         elif not at_once:
             steps.append(f"PENDING for {self.pending_polls} poll(s), then {self.outcome.upper()}")
         steps.append(
-            f"{self.samples} sample(s)" + (", unknown extra fields" if self.extra_fields else "")
+            f"{self.samples} sample(s)"
+            + (", unknown extra fields" if self.extra_fields else "")
+            + (f", URLs expire {self.url_ttl:g} s after SUCCESS" if self.url_ttl else "")
         )
         return "; ".join(steps)

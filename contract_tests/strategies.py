@@ -267,7 +267,8 @@ def server_flows(
 
     Refused submits (429/503 with Retry-After), PENDING k times, transient faults on
     status requests (429, 503, 500, a dropped connection, a slow answer), unknown extra
-    fields, then SUCCESS with one URL per sample or FAILURE with a message; or, with
+    fields, download URLs that expire 30 s after SUCCESS, then SUCCESS with one URL per
+    sample or FAILURE with a message; or, with
     ``stuck``, PENDING forever. Shrinks toward the plainest flow.
     """
     retry_after = st.integers(0, max_retry_after)
@@ -316,5 +317,6 @@ def server_flows(
         ),
         samples=draw(_integers("samples")),
         extra_fields=draw(st.booleans()),
+        url_ttl=draw(st.sampled_from([None, 30.0])),
         request={"prompt": "a lighthouse at dusk", "width": 64, "height": 64},
     )
