@@ -1,0 +1,263 @@
+"""Runs a GenerationRequest through diffusers' StableDiffusionXLPipeline with IP-Adapters.
+
+``load_pipeline`` loads SDXL from a local diffusers folder once; ``generate`` maps every
+request field to the pipeline argument of the same documented meaning and switches the
+IP-Adapter set between requests without touching the UNet's own weights (loaded sets are
+kept, least recently used first out). Adapters load through diffusers' own
+``load_ip_adapter`` from a local h94/IP-Adapter folder.
+
+Adapters whose image encoders differ (``ip-adapter_sdxl`` uses ViT-bigG, the ``_vit-h``
+ones ViT-H) can be mixed: each image is then encoded by its own adapter's encoder, the
+way diffusers' ``encode_image`` does it, and the pipeline gets ``ip_adapter_image_embeds``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reference_impl.adapters import ADAPTERS, WEIGHTS_SUBFOLDER, adapter
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+    from torch import nn
+
+    from mock_server.validation import GenerationRequest
+
+StableDiffusionXLPipeline = Any
+"""diffusers' pipeline class; its lazy-import module gives type checkers nothing to read."""
+
+DEFAULT_CACHED_SETS = 3
+"""Adapter sets kept loaded. At full size in float16 one adapter weighs 0.7-0.85 GB."""
+SEED_LIMIT = 2**32
+
+
+@dataclass
+class _LoadedSet:
+    """What ``load_ip_adapter`` put into the UNet for one ordered tuple of adapters."""
+
+    names: tuple[str, ...]
+    processors: dict[str, Any]
+    image_projection: nn.Module
+
+
+@dataclass
+class AdapterSets:
+    """Which IP-Adapters the UNet carries now, and the sets loaded before, ready to swap in."""
+
+    pipe: StableDiffusionXLPipeline
+    ip_adapter_dir: Path
+    max_sets: int = DEFAULT_CACHED_SETS
+    active: tuple[str, ...] = ()
+    loads: int = 0
+    """How many times ``load_ip_adapter`` ran (a cache hit does not count)."""
+    _sets: OrderedDict[tuple[str, ...], _LoadedSet] = field(default_factory=OrderedDict)
+    _encoders: dict[str, nn.Module] = field(default_factory=dict)
+    _feature_extractor: Any = None
+
+    def activate(self, names: Sequence[str]) -> None:
+        """Make the UNet carry exactly ``names``, in order (empty: no adapter)."""
+        names = tuple(names)
+        for name in names:
+            adapter(name)  # unknown names fail before anything changes
+        if len(set(names)) != len(names):
+            raise ValueError(f"an IP-Adapter is named twice in {list(names)}")
+        if names == self.active:
+            return
+        self.active = ()  # until the switch below completes
+        if not names:
+            self._detach()
+        elif names in self._sets:
+            self._sets.move_to_end(names)
+            self._attach(self._sets[names])
+        else:
+            self._load(names)
+        self.active = names
+
+    def encoder(self, name: str) -> nn.Module:
+        """The image encoder adapter ``name`` was trained with, loaded once."""
+        folder = adapter(name).image_encoder_folder
+        if folder not in self._encoders:
+            from transformers import CLIPVisionModelWithProjection
+
+            model = CLIPVisionModelWithProjection.from_pretrained(
+                self.ip_adapter_dir,
+                subfolder=folder,
+                dtype=self.pipe.dtype,
+                local_files_only=True,
+            )
+            self._encoders[folder] = model.to(self.pipe.device)
+        return self._encoders[folder]
+
+    def _detach(self) -> None:
+        self.pipe.unload_ip_adapter()
+
+    def _load(self, names: tuple[str, ...]) -> None:
+        self._detach()
+        primary = adapter(names[0]).image_encoder_folder
+        if primary in self._encoders:  # load_ip_adapter then keeps it and loads none
+            self.pipe.register_modules(image_encoder=self._encoders[primary])
+        self.pipe.load_ip_adapter(
+            str(self.ip_adapter_dir),
+            subfolder=WEIGHTS_SUBFOLDER,
+            weight_name=[adapter(n).weight_name for n in names],
+            image_encoder_folder=primary,
+            local_files_only=True,
+        )
+        self.loads += 1
+        self._encoders[primary] = self.pipe.image_encoder
+        # Built for the encoder's input size: 224 for ViT-H and ViT-bigG alike.
+        self._feature_extractor = self.pipe.feature_extractor
+        unet = self.pipe.unet
+        projection = unet.encoder_hid_proj
+        unet.encoder_hid_proj = None  # its resampler's attention is not the UNet's
+        processors = dict(unet.attn_processors)
+        unet.encoder_hid_proj = projection
+        self._sets[names] = _LoadedSet(names, processors, projection)
+        while len(self._sets) > self.max_sets:
+            self._sets.popitem(last=False)
+
+    def _attach(self, loaded: _LoadedSet) -> None:
+        unet = self.pipe.unet
+        unet.encoder_hid_proj = None
+        unet.set_attn_processor(dict(loaded.processors))  # it pops from the dict it gets
+        unet.encoder_hid_proj = loaded.image_projection
+        unet.config.encoder_hid_dim_type = "ip_image_proj"  # as _load_ip_adapter_weights does
+        self.pipe.register_modules(
+            image_encoder=self.encoder(loaded.names[0]),
+            feature_extractor=self._feature_extractor,
+        )
+
+
+@dataclass
+class ReferencePipeline:
+    """SDXL loaded once, plus the IP-Adapter sets it switches between; one job at a time."""
+
+    pipe: StableDiffusionXLPipeline
+    adapters: AdapterSets
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def load_pipeline(
+    model_dir: Path | str,
+    ip_adapter_dir: Path | str,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    *,
+    max_cached_sets: int = DEFAULT_CACHED_SETS,
+) -> ReferencePipeline:
+    """Load SDXL from a local diffusers folder; adapters come later from ``ip_adapter_dir``."""
+    import torch
+    from diffusers import StableDiffusionXLPipeline as Pipeline
+
+    pipe = Pipeline.from_pretrained(  # type: ignore[no-untyped-call]
+        str(model_dir),
+        dtype=dtype or torch.float32,
+        local_files_only=True,
+        use_safetensors=True,
+        add_watermarker=False,
+    ).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return ReferencePipeline(pipe, AdapterSets(pipe, Path(ip_adapter_dir), max_cached_sets))
+
+
+def uses_guidance(pipe: StableDiffusionXLPipeline, guidance_scale: float) -> bool:
+    """Whether the pipeline runs classifier-free guidance (it does above 1, as diffusers)."""
+    return guidance_scale > 1 and pipe.unet.config.time_cond_proj_dim is None
+
+
+def call_arguments(request: GenerationRequest) -> dict[str, Any]:
+    """The pipeline arguments a request sets, each from the field of the same meaning.
+
+    ``model_id`` is always SDXL; ``strength`` only means something for image-to-image
+    (schema/INTERPRETATION.md) and is not passed. An empty negative prompt means none, so
+    SDXL's zeroed negative conditioning applies, as in diffusers. Sample ``i`` draws its
+    noise from ``seed + i``, so a sample does not depend on how many were asked for.
+    """
+    import torch
+
+    if not 0 <= request.seed < SEED_LIMIT:
+        raise ValueError(f"seed {request.seed} must be resolved to 0..2**32-1 by the caller")
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt or None,
+        "num_inference_steps": request.num_inference_steps,
+        "guidance_scale": request.guidance_scale,
+        "width": request.width,
+        "height": request.height,
+        "num_images_per_prompt": request.samples,
+        "generator": [
+            torch.Generator("cpu").manual_seed((request.seed + i) % SEED_LIMIT)
+            for i in range(request.samples)
+        ],
+        "output_type": "pil",
+    }
+
+
+def encode_adapter_images(
+    pipeline: ReferencePipeline, images: Sequence[Image.Image], guidance: bool
+) -> list[torch.Tensor]:
+    """Each active adapter's image through that adapter's own encoder, as diffusers would.
+
+    Returns ``ip_adapter_image_embeds``: per adapter ``[negative, positive]`` stacked on
+    the first axis under guidance, else ``[positive]``.
+    """
+    import torch
+    from diffusers.models.embeddings import ImageProjection
+
+    pipe = pipeline.pipe
+    layers = pipe.unet.encoder_hid_proj.image_projection_layers
+    current = pipe.image_encoder
+    embeds = []
+    try:
+        with torch.no_grad():  # outside the pipeline call, which has its own no_grad
+            for name, image, layer in zip(pipeline.adapters.active, images, layers, strict=True):
+                pipe.image_encoder = pipeline.adapters.encoder(name)
+                hidden_states = not isinstance(layer, ImageProjection)  # plus adapters
+                positive, negative = pipe.encode_image(image, pipe.device, 1, hidden_states)
+                embeds.append(torch.stack([negative, positive]) if guidance else positive[None])
+    finally:
+        pipe.image_encoder = current
+    return embeds
+
+
+def generate(
+    pipeline: ReferencePipeline, request: GenerationRequest, images: Sequence[Image.Image]
+) -> list[Image.Image]:
+    """Generate ``request.samples`` images of ``request.width`` x ``request.height``.
+
+    ``images`` are the decoded adapter images in adapter order: ``ip_adapter_image`` for
+    the first adapter, then one ``ip_adapter_style_images`` entry for each further one.
+    """
+    names = request.ip_adapter
+    if len(images) != len(names):
+        raise ValueError(
+            f"{len(names)} IP-Adapter(s) need {len(names)} image(s), got {len(images)}"
+        )
+    if len(request.ip_adapter_scale) != len(names):
+        raise ValueError(f"{len(names)} IP-Adapter(s) need as many scales")
+    arguments = call_arguments(request)
+    with pipeline.lock:
+        pipe = pipeline.pipe
+        pipeline.adapters.activate(names)
+        if names:
+            pipe.set_ip_adapter_scale(list(request.ip_adapter_scale))
+            encoders = {ADAPTERS[n].image_encoder_folder for n in names}
+            if len(encoders) == 1:  # one encoder: diffusers encodes the images itself
+                arguments["ip_adapter_image"] = list(images)
+            else:
+                guidance = uses_guidance(pipe, request.guidance_scale)
+                arguments["ip_adapter_image_embeds"] = encode_adapter_images(
+                    pipeline, images, guidance
+                )
+        result: list[Image.Image] = pipe(**arguments).images
+    if len(result) != request.samples or any(
+        image.size != (request.width, request.height) for image in result
+    ):
+        raise RuntimeError("the pipeline returned images of another number or size")
+    return result
