@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# The CPU build of torch first (on these machines it lies on disk), so that the gpu extra
+# finds torch installed and does not fetch a CUDA build of several GB.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,gpu]"
 
 .venv/bin/ruff check .
 .venv/bin/mypy
