@@ -27,7 +27,8 @@ from mock_server.admin import admin_routes
 from mock_server.clock import Clock
 from mock_server.config import load_book
 from mock_server.errors import ApiError
-from mock_server.images import ImageSpec
+from mock_server.generators import Generator, PlaceholderGenerator
+from mock_server.images import ImageCache
 from mock_server.jobs import Job, JobStore, MemoryStore, key_fingerprint, new_job_id
 from mock_server.journal import Journal, JournalMiddleware
 from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, ScenarioBook, UnknownScenario
@@ -105,7 +106,7 @@ def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:
         base = _base_url(state, request)
         body["download_urls"] = [f"{base}/images/{job.id}/{i}.png" for i in range(job.samples)]
     elif job.state == "FAILURE":
-        body["error"] = job.scenario.error
+        body["error"] = job.error or job.scenario.error
         body["code"] = "generation_failed"
     if job.warnings:
         body["warnings"] = job.warnings
@@ -149,6 +150,7 @@ async def submit(request: Request) -> Response:
     )
     job.settle(now)
     await state.store.add(job)
+    await state.generator.start(job, state.store)
     return JSONResponse(_job_body(state, job, request), 202 if job.state == "PENDING" else 200)
 
 
@@ -187,17 +189,7 @@ async def image(request: Request) -> Response:
     url_ttl = job.scenario.url_ttl if job.scenario.url_ttl is not None else state.settings.url_ttl
     if state.clock.now() >= job.finished_at + url_ttl:
         raise ApiError(410, "expired", "this download URL has expired")
-    rendered = await state.images.get(
-        ImageSpec(
-            job_id=job.id,
-            sample=sample,
-            samples=job.samples,
-            seed=job.seed,
-            width=int(job.request["width"]),
-            height=int(job.request["height"]),
-            prompt=str(job.request["prompt"]),
-        )
-    )
+    rendered = await state.generator.image(job, sample)
     headers = {"ETag": rendered.etag, "Cache-Control": "private, max-age=3600"}
     if_none_match = request.headers.get("if-none-match", "")
     if if_none_match.strip() == "*" or rendered.etag in if_none_match:
@@ -239,10 +231,15 @@ def create_app(
     store: JobStore | None = None,
     clock: Clock | None = None,
     book: ScenarioBook | None = None,
+    generator: Generator | None = None,
 ) -> Starlette:
-    """The mock server as an ASGI app; every collaborator injectable for tests."""
+    """The mock server as an ASGI app; every collaborator injectable for tests.
+
+    ``generator`` makes the images (default: the mock's labelled placeholders).
+    """
     settings = settings or Settings()
     clock = clock or Clock()
+    images = ImageCache()
     state = MockState(
         settings=settings,
         book=book or load_book(settings.config, seed=settings.seed, chaos=settings.chaos),
@@ -250,6 +247,8 @@ def create_app(
         clock=clock,
         journal=Journal(settings.journal_size),
         seeds=random.Random(settings.seed),
+        images=images,
+        generator=generator or PlaceholderGenerator(images),
     )
     app = Starlette(
         routes=[

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from ipaddress import ip_network
 from pathlib import Path
 
+from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
 from mock_server.faults import quiet_drops
+from mock_server.generators import Generator
 from mock_server.scenarios import TEST_KEY_PREFIX, ScenarioBook
 from mock_server.settings import Secret, Settings
 
@@ -29,6 +33,14 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {value}")
     return value
+
+
+DEFAULT_WEIGHTS_CACHE = Path("~/.cache/ipmock/weights")
+GPU_EXTRA = ("torch", "diffusers", "transformers", "safetensors")
+
+
+class UsageError(Exception):
+    """A serve option that cannot work; printed, exit status 2."""
 
 
 def _existing_file(text: str) -> Path:
@@ -110,6 +122,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a download URL works after SUCCESS (default 3600)",
     )
     serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    real = serve.add_argument_group(
+        "real images (--backend diffusers; needs the gpu extra: pip install '.[gpu]')"
+    )
+    real.add_argument(
+        "--backend",
+        choices=["mock", "diffusers"],
+        default="mock",
+        help="mock: labelled placeholder images (default); diffusers: generate with "
+        "SDXL + IP-Adapters, each job PENDING while the model works",
+    )
+    real.add_argument(
+        "--model-dir", type=Path, metavar="DIR", help="SDXL in diffusers' layout (local folder)"
+    )
+    real.add_argument(
+        "--ip-adapter-dir",
+        type=Path,
+        metavar="DIR",
+        help="IP-Adapters in h94/IP-Adapter's layout (local folder)",
+    )
+    real.add_argument(
+        "--random-weights",
+        choices=["tiny", "full"],
+        help="instead of --model-dir: build SDXL + IP-Adapters with random weights "
+        "(tiny: seconds, for CPU tests; full: real sizes, for GPU timing)",
+    )
+    real.add_argument(
+        "--weights-cache",
+        type=Path,
+        metavar="DIR",
+        default=DEFAULT_WEIGHTS_CACHE,
+        help="where --random-weights builds (reused when built before; "
+        "default ~/.cache/ipmock/weights)",
+    )
+    real.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    real.add_argument(
+        "--allow-image-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let ip_adapter_image URLs reach this network, otherwise refused as "
+        "private (repeatable; e.g. 127.0.0.0/8 in tests)",
+    )
     verify = commands.add_parser(
         "verify",
         help="check a server (this mock, the reference, the real API) against the contract",
@@ -168,7 +222,7 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def banner(settings: Settings, book: ScenarioBook, url: str) -> str:
+def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "mock") -> str:
     width = max(len(n) for n in book.scenarios) + len(TEST_KEY_PREFIX)
     keys = "\n".join(
         f"  {TEST_KEY_PREFIX + name:<{width}}  {s.description}"
@@ -181,22 +235,101 @@ def banner(settings: Settings, book: ScenarioBook, url: str) -> str:
         f"  poll     GET  {url}/sdxl/text2image/v1/status/{{id}}\n"
         f"  contract GET  {url}/openapi.json\n"
         f"  admin         {url}/__mock/   (reset, queue, clock, journal, jobs)\n"
+        f"  backend: {backend}\n"
         f"  validation: {mode}; default scenario: {book.default}\n"
         f"Test API keys pick a scenario with no code change:\n{keys}\n"
     )
 
 
-def serve(settings: Settings) -> int:
+def _check_backend(args: argparse.Namespace) -> None:
+    if args.backend == "mock":
+        for option in ("model_dir", "ip_adapter_dir", "random_weights"):
+            if getattr(args, option) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(f"{flag} needs --backend diffusers")
+        return
+    missing = [name for name in GPU_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(
+            f"--backend diffusers needs {', '.join(missing)}: install the gpu extra "
+            f'(pip install ".[gpu]" or pip install "ipmock[gpu]")'
+        )
+    if args.random_weights is not None:
+        if args.model_dir is not None or args.ip_adapter_dir is not None:
+            raise UsageError("give either --random-weights or --model-dir/--ip-adapter-dir")
+        return
+    if args.model_dir is None or args.ip_adapter_dir is None:
+        raise UsageError(
+            "--backend diffusers needs a model: --model-dir DIR (SDXL, diffusers layout) and "
+            "--ip-adapter-dir DIR (h94/IP-Adapter layout), or --random-weights tiny|full"
+        )
+    for flag, path in (("--model-dir", args.model_dir), ("--ip-adapter-dir", args.ip_adapter_dir)):
+        if not path.is_dir():
+            raise UsageError(f"{flag} {path} is not a folder")
+
+
+def _diffusers_generator(args: argparse.Namespace, clock: Clock) -> tuple[Generator, str]:
+    """Load the model (building random weights first if asked); the backend's generator."""
+    import torch
+
+    from reference_impl.build import build_random_model_dir
+    from reference_impl.server import DiffusersGenerator
+
+    progress = logging.getLogger("ipmock.reference")
+    if not progress.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("ipmock: %(message)s"))
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+        progress.propagate = False
+    model_dir, ip_adapter_dir = args.model_dir, args.ip_adapter_dir
+    if args.random_weights is not None:
+        folder = args.weights_cache.expanduser() / args.random_weights
+        progress.info("random %s weights in %s (built once) ...", args.random_weights, folder)
+        dirs = build_random_model_dir(args.random_weights, folder)
+        model_dir, ip_adapter_dir = dirs.model_dir, dirs.ip_adapter_dir
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    generator = DiffusersGenerator(
+        model_dir,
+        ip_adapter_dir,
+        device=device,
+        clock=clock,
+        allowed_networks=args.allow_image_network,
+    )
+    generator.load()
+    return generator, f"diffusers (SDXL + IP-Adapters from {model_dir}, on {device})"
+
+
+def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     import uvicorn
 
     from mock_server.app import create_app
 
+    args = args or build_parser().parse_args(["serve"])
+    diffusers = args.backend == "diffusers"
     try:
-        book = load_book(settings.config, seed=settings.seed, chaos=settings.chaos)
-    except ConfigError as exc:
+        _check_backend(args)
+        book = load_book(
+            settings.config, seed=settings.seed, chaos=settings.chaos, generating=diffusers
+        )
+        networks = [ip_network(n, strict=False) for n in args.allow_image_network]
+    except (ConfigError, UsageError) as exc:
         print(f"ipmock: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings, book=book)
+    except ValueError as exc:
+        print(f"ipmock: --allow-image-network: {exc}", file=sys.stderr)
+        return 2
+    clock = Clock()
+    generator: Generator | None = None
+    backend = "mock (labelled placeholder images)"
+    if diffusers:
+        args.allow_image_network = [str(n) for n in networks]
+        try:
+            generator, backend = _diffusers_generator(args, clock)
+        except Exception as exc:
+            print(f"ipmock: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+    app = create_app(settings, book=book, clock=clock, generator=generator)
     logging.getLogger("uvicorn.error").addFilter(quiet_drops)
     config = uvicorn.Config(
         app,
@@ -212,7 +345,7 @@ def serve(settings: Settings) -> int:
         sockets = [s for server_ in server.servers for s in server_.sockets]
         host, port = sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        print(banner(settings, book, f"http://{shown}:{port}"), flush=True)
+        print(banner(settings, book, f"http://{shown}:{port}", backend), flush=True)
 
     original_startup = server.startup
 
@@ -237,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if args.command == "serve":
-        return serve(settings_from(args, base))
+        return serve(settings_from(args, base), args)
     if args.command == "verify":
         from contract_tests.verify import verify
 

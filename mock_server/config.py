@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from mock_server.generators import GENERATE
 from mock_server.scenarios import BUILT_IN, CHAOS_WEIGHTS, Match, Rule, Scenario, ScenarioBook
 
 
@@ -41,8 +42,18 @@ def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
     return Scenario.from_json({"name": "inline", **data})
 
 
-def load_book(path: Path | None, *, seed: int | None = None, chaos: bool = False) -> ScenarioBook:
-    """The scenario book for a config file (or none); ``chaos`` turns on the built-in mix."""
+def load_book(
+    path: Path | None,
+    *,
+    seed: int | None = None,
+    chaos: bool = False,
+    generating: bool = False,
+) -> ScenarioBook:
+    """The scenario book for a config file (or none); ``chaos`` turns on the built-in mix.
+
+    ``generating`` (a real model behind the API) adds the ``generate`` scenario and makes
+    it the default unless the config file names another.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -53,6 +64,8 @@ def load_book(path: Path | None, *, seed: int | None = None, chaos: bool = False
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         _errors(data, _schema(), str(path))
     scenarios = {s.name: s for s in BUILT_IN}
+    if generating:
+        scenarios[GENERATE.name] = GENERATE
     for item in data.get("scenarios", []):
         scenarios[item["name"]] = Scenario.from_json(item)
     rules = [
@@ -70,7 +83,9 @@ def load_book(path: Path | None, *, seed: int | None = None, chaos: bool = False
         return ScenarioBook(
             scenarios=scenarios,
             rules=rules,
-            default=data.get("default_scenario", "pending-then-success"),
+            default=data.get(
+                "default_scenario", GENERATE.name if generating else "pending-then-success"
+            ),
             chaos_weights=weights,
             seed=seed,
         )

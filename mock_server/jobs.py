@@ -37,6 +37,8 @@ class Job:
     status_requests: int = 0
     state: State = "PENDING"
     finished_at: float | None = None
+    error: str | None = None
+    """Why the job failed, when its generator says (else the scenario's error)."""
 
     def settle(self, now: float) -> None:
         """Reach the scenario's outcome once its pending polls and seconds are spent.

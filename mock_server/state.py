@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from mock_server.clock import Clock
+from mock_server.generators import Generator, PlaceholderGenerator
 from mock_server.images import ImageCache
 from mock_server.jobs import JobStore
 from mock_server.journal import Journal
@@ -26,6 +27,8 @@ class MockState:
     images: ImageCache = field(default_factory=ImageCache)
     journal: Journal = field(default_factory=Journal)
     seeds: random.Random = field(default_factory=random.Random)
+    generator: Generator = field(default_factory=PlaceholderGenerator)
+    """What makes the images (create_app gives the placeholders the ``images`` cache)."""
 
 
 def mock_state(request: Request) -> MockState:
