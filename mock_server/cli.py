@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=_existing_file,
         metavar="FILE",
-        help="TOML file with extra scenarios, rules and a chaos mix (docs/config.md)",
+        help="TOML file with extra scenarios, rules and a chaos mix (README: Choosing a scenario)",
     )
     serve.add_argument("--seed", type=int, help="seed for the chaos mix and for random image seeds")
     serve.add_argument(
