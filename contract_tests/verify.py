@@ -113,22 +113,34 @@ def _wait(response: httpx.Response, default: float) -> float:
         return default
 
 
+def flow_request(*, width: int = 512, height: int = 512, steps: int = 20) -> dict[str, Any]:
+    """The flow's generation request, at another size or number of steps."""
+    return {**FLOW_REQUEST, "width": width, "height": height, "num_inference_steps": steps}
+
+
 def flow_checks(
-    session: _Session, *, poll_interval: float = 2.0, deadline: float = 300.0
+    session: _Session,
+    *,
+    poll_interval: float = 2.0,
+    deadline: float = 300.0,
+    request: dict[str, Any] | None = None,
 ) -> list[CheckResult]:
-    """One generation walked end to end, and the refusals around it."""
+    """One generation walked end to end, and the refusals around it.
+
+    ``request``: the generation to submit (default ``FLOW_REQUEST``, 512 x 512, 20 steps).
+    """
     results: list[CheckResult] = []
+    wanted = request or FLOW_REQUEST
+    size = (wanted["width"], wanted["height"])
     job: dict[str, Any] = {}
 
     def missing_key() -> list[str]:
-        response = session.call("POST", SUBMIT, key=None, json=FLOW_REQUEST)
+        response = session.call("POST", SUBMIT, key=None, json=wanted)
         session.expect(response, "Failure", "submit without API-Key")
         return [] if response.status_code == 401 else [f"answered {response.status_code}, not 401"]
 
     def invalid_request() -> list[str]:
-        response = session.call(
-            "POST", SUBMIT, key=session.api_key, json={**FLOW_REQUEST, "samples": 9}
-        )
+        response = session.call("POST", SUBMIT, key=session.api_key, json={**wanted, "samples": 9})
         body = session.expect(response, "Failure", "invalid submit")
         problems = (
             [] if response.status_code == 400 else [f"answered {response.status_code}, not 400"]
@@ -140,7 +152,7 @@ def flow_checks(
     def generation() -> list[str]:
         started = time.monotonic()
         while True:
-            response = session.call("POST", SUBMIT, key=session.api_key, json=FLOW_REQUEST)
+            response = session.call("POST", SUBMIT, key=session.api_key, json=wanted)
             if response.status_code not in (429, 503):
                 break
             time.sleep(_wait(response, 1.0))
@@ -166,8 +178,8 @@ def flow_checks(
         if answer.get("status") != "SUCCESS":
             return [*problems, f"the job ended {answer.get('status')}: {answer.get('error')}"]
         urls = answer.get("download_urls", [])
-        if len(urls) != FLOW_REQUEST["samples"]:
-            problems.append(f"{len(urls)} download URLs for {FLOW_REQUEST['samples']} samples")
+        if len(urls) != wanted["samples"]:
+            problems.append(f"{len(urls)} download URLs for {wanted['samples']} samples")
         for url in urls:
             for key in (session.api_key, None):
                 image = session.call("GET", url, key=key)
@@ -176,8 +188,8 @@ def flow_checks(
                         f"{url} ({'with' if key else 'without'} API-Key): "
                         f"HTTP {image.status_code}, not a PNG"
                     )
-                elif (size := _png_size(image.content)) != (512, 512):
-                    problems.append(f"{url}: {size[0]}x{size[1]} pixels, not 512x512")
+                elif (got := _png_size(image.content)) != size:
+                    problems.append(f"{url}: {got[0]}x{got[1]} pixels, not {size[0]}x{size[1]}")
         return problems
 
     def isolation() -> list[str]:
@@ -302,11 +314,15 @@ def verify(
     fuzz: bool = True,
     poll_interval: float = 2.0,
     deadline: float = 300.0,
+    request: dict[str, Any] | None = None,
 ) -> int:
-    """Check the server at ``base_url``; print a summary; 0 when it keeps the contract."""
+    """Check the server at ``base_url``; print a summary; 0 when it keeps the contract.
+
+    ``request``: the flow's generation (default ``FLOW_REQUEST``; see ``flow_request``).
+    """
     session = _Session(base_url, api_key, timeout=30.0)
     print(f"ipmock verify: {base_url}")
-    results = flow_checks(session, poll_interval=poll_interval, deadline=deadline)
+    results = flow_checks(session, poll_interval=poll_interval, deadline=deadline, request=request)
     for result in results:
         print(f"  {'ok  ' if result.ok else 'FAIL'} {result.name}")
         for problem in result.problems:

@@ -199,6 +199,37 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--seed", type=int, help="schemathesis seed, to replay a run")
     verify.add_argument("--no-fuzz", action="store_true", help="the flow checks only")
     verify.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS")
+    conform = commands.add_parser(
+        "conformance",
+        help="serve the reference (real images) and check its images and the contract",
+        description="Start ipmock serve --backend diffusers (random weights, or your folders), "
+        "check the images through the API (count, size, determinism, the adapter's effect, "
+        "scale 0, growth with the scale), then run ipmock verify against it. Prints a report; "
+        "exit 0 when all pass. On a GPU at full size: docs/gpu.md.",
+    )
+    conform.add_argument(
+        "--size", choices=["tiny", "full"], default="full", help="random weights (default full)"
+    )
+    conform.add_argument("--model-dir", type=Path, metavar="DIR", help="your SDXL folder instead")
+    conform.add_argument(
+        "--ip-adapter-dir", type=Path, metavar="DIR", help="your IP-Adapter folder instead"
+    )
+    conform.add_argument(
+        "--weights-cache",
+        type=Path,
+        metavar="DIR",
+        default=DEFAULT_WEIGHTS_CACHE,
+        help="where --size builds (default ~/.cache/ipmock/weights)",
+    )
+    conform.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    conform.add_argument("--width", type=int, default=1024)
+    conform.add_argument("--height", type=int, default=1024)
+    conform.add_argument("--steps", type=int, default=20)
+    conform.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
+    conform.add_argument(
+        "--max-examples", type=int, default=30, metavar="N", help="schemathesis examples"
+    )
+    conform.add_argument("--no-fuzz", action="store_true", help="no schemathesis")
     return parser
 
 
@@ -383,6 +414,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             fuzz=not args.no_fuzz,
             poll_interval=args.poll_interval,
+        )
+    if args.command == "conformance":
+        from contract_tests.conformance import Options, conformance
+
+        return conformance(
+            Options(
+                size=args.size,
+                model_dir=args.model_dir,
+                ip_adapter_dir=args.ip_adapter_dir,
+                weights_cache=args.weights_cache,
+                device=args.device,
+                width=args.width,
+                height=args.height,
+                steps=args.steps,
+                junit_xml=args.junit_xml,
+                max_examples=args.max_examples,
+                fuzz=not args.no_fuzz,
+            )
         )
     parser.error(f"unknown command {args.command}")  # argparse refuses it first
     return 2
