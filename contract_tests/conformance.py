@@ -20,17 +20,13 @@ from __future__ import annotations
 import base64
 import io
 import itertools
-import os
-import re
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +35,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from contract_tests.server import ServerDidNotStart, running_server
 from contract_tests.verify import flow_request, verify
 
 SUBMIT = "/sdxl/text2image/v1"
@@ -52,7 +49,6 @@ SCALE_ZERO_MAX = 0.5
 """Mean absolute difference allowed between scale 0 and no adapter (exactly 0 on CPU)."""
 FLAT_MAX = 1.0
 """Pixel standard deviation under which an image counts as flat (black from NaN, say)."""
-_URL = re.compile(r"serving .* at (http://\S+)")
 
 
 @dataclass
@@ -109,50 +105,6 @@ def serve_arguments(options: Options) -> list[str]:
     if options.device:
         args += ["--device", options.device]
     return args
-
-
-class ServerDidNotStart(RuntimeError):
-    """The reference server exited, or did not announce its URL in time."""
-
-
-@contextmanager
-def reference_server(args: list[str], start_timeout: float) -> Iterator[str]:
-    """``ipmock serve ARGS`` on a free port; its base URL once the model is loaded.
-
-    Like ``contract_tests.server.running_server``, with a longer wait: building full-size
-    random weights and loading them onto a GPU takes minutes. Its output is echoed.
-    """
-    command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
-               "--port", "0", *args]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    found: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if not found and (match := _URL.search(line)):
-                found.append(match.group(1))
-                ready.set()
-            if not found or "Traceback" in line or "ERROR" in line:
-                print(f"  server: {line.rstrip()}", flush=True)
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        if not ready.wait(start_timeout) or not found:
-            raise ServerDidNotStart(f"ipmock serve did not start (exit {process.poll()})")
-        yield found[0]
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Client:
@@ -331,7 +283,7 @@ def _serve_and_check(options: Options, args: list[str]) -> tuple[list[Check], in
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory() as scratch,
-        reference_server(args, options.start_timeout) as url,
+        running_server(*args, echo=True, start_timeout=options.start_timeout) as url,
     ):
         print(f"reference server ready at {url} in {time.monotonic() - started:.1f} s\n")
         client = Client(url, options.api_key, options.job_timeout)

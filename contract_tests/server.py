@@ -16,9 +16,22 @@ import httpx
 _URL = re.compile(r"serving .* at (http://\S+)")
 
 
+class ServerDidNotStart(RuntimeError):
+    """`ipmock serve` exited, or did not announce its URL in time."""
+
+
 @contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start `ipmock serve --host 127.0.0.1 --port 0 ARGS`, yield its base URL, stop it."""
+def running_server(
+    *args: str,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 30.0,
+    echo: bool = False,
+) -> Iterator[str]:
+    """Start `ipmock serve --host 127.0.0.1 --port 0 ARGS`, yield its base URL, stop it.
+
+    ``echo`` prints the server's start-up output (and later errors), for servers that
+    take minutes to start, such as the reference with full-size weights.
+    """
     command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
                "--port", "0", *args]  # fmt: skip
     process = subprocess.Popen(
@@ -36,12 +49,16 @@ def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[st
             if not found and (match := _URL.search(line)):
                 found.append(match.group(1))
                 ready.set()
+            if echo and (not found or "Traceback" in line or "ERROR" in line):
+                print(f"  server: {line.rstrip()}", flush=True)
         ready.set()
 
     threading.Thread(target=read, daemon=True).start()
     try:
-        if not ready.wait(30) or not found:
-            raise RuntimeError("ipmock serve did not start:\n" + "".join(lines))
+        if not ready.wait(start_timeout) or not found:
+            raise ServerDidNotStart(
+                f"ipmock serve did not start (exit {process.poll()}):\n" + "".join(lines[-50:])
+            )
         yield found[0]
     finally:
         process.terminate()
