@@ -25,9 +25,8 @@ import sys
 import tempfile
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ import numpy as np
 from PIL import Image
 
 from contract_tests.server import ServerDidNotStart, running_server
-from contract_tests.verify import flow_request, verify
+from contract_tests.verify import CheckResult, flow_request, verify, write_junit
 
 SUBMIT = "/sdxl/text2image/v1"
 ADAPTER = "ip-adapter_sdxl"
@@ -49,18 +48,6 @@ SCALE_ZERO_MAX = 0.5
 """Mean absolute difference allowed between scale 0 and no adapter (exactly 0 on CPU)."""
 FLAT_MAX = 1.0
 """Pixel standard deviation under which an image counts as flat (black from NaN, say)."""
-
-
-@dataclass
-class Check:
-    name: str
-    problems: list[str] = field(default_factory=list)
-    figures: str = ""
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 @dataclass(frozen=True)
@@ -149,7 +136,7 @@ def mean_diff(a: list[bytes], b: list[bytes]) -> float:
     return float(np.abs(first - second).mean())
 
 
-def image_checks(client: Client, width: int, height: int, steps: int) -> list[Check]:
+def image_checks(client: Client, width: int, height: int, steps: int) -> list[CheckResult]:
     """Count, size, determinism, the adapter's effect, scale 0, growth with the scale."""
     base: dict[str, Any] = {
         "model_id": "sdxl",
@@ -174,7 +161,7 @@ def image_checks(client: Client, width: int, height: int, steps: int) -> list[Ch
 
     jobs: dict[str, list[bytes]] = {}
     job_seconds: dict[str, float] = {}
-    checks: list[Check] = []
+    checks: list[CheckResult] = []
 
     def run(name: str, body: Callable[[], tuple[list[str], str]]) -> None:
         started = time.monotonic()
@@ -182,7 +169,9 @@ def image_checks(client: Client, width: int, height: int, steps: int) -> list[Ch
             problems, figures = body()
         except Exception as exc:  # a failed job fails its check, not the run
             problems, figures = [f"{type(exc).__name__}: {exc}"], ""
-        checks.append(Check(name, problems, figures, time.monotonic() - started))
+        checks.append(
+            CheckResult(name, problems, seconds=time.monotonic() - started, figures=figures)
+        )
 
     def job(key: str, body: dict[str, Any]) -> list[bytes]:
         if key not in jobs:
@@ -241,7 +230,7 @@ def image_checks(client: Client, width: int, height: int, steps: int) -> list[Ch
     return checks
 
 
-def report(checks: list[Check]) -> str:
+def report(checks: list[CheckResult]) -> str:
     width = max(len(c.name) for c in checks)
     lines = [f"  {'check':<{width}}  result  figures", f"  {'-' * width}  ------  -------"]
     for check in checks:
@@ -250,35 +239,7 @@ def report(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def _junit(checks: list[Check], verify_xml: Path, path: Path) -> None:
-    root = ET.Element("testsuites")
-    suite = ET.SubElement(
-        root,
-        "testsuite",
-        name="ipmock conformance: images",
-        tests=str(len(checks)),
-        failures=str(sum(not c.ok for c in checks)),
-    )
-    for check in checks:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="ipmock.conformance",
-            name=check.name,
-            time=f"{check.seconds:.3f}",
-        )
-        ET.SubElement(case, "system-out").text = check.figures
-        if not check.ok:
-            ET.SubElement(case, "failure", message=check.problems[0]).text = "\n".join(
-                check.problems
-            )
-    if verify_xml.exists():
-        root.extend(ET.parse(verify_xml).getroot().iter("testsuite"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
-
-
-def _serve_and_check(options: Options, args: list[str]) -> tuple[list[Check], int]:
+def _serve_and_check(options: Options, args: list[str]) -> tuple[list[CheckResult], int]:
     """The image checks and verify's exit status, against a fresh reference server."""
     started = time.monotonic()
     with (
@@ -303,7 +264,7 @@ def _serve_and_check(options: Options, args: list[str]) -> tuple[list[Check], in
             request=flow_request(width=options.width, height=options.height, steps=options.steps),
         )
         if options.junit_xml is not None:
-            _junit(checks, verify_xml, options.junit_xml)
+            write_junit(options.junit_xml, "ipmock conformance: images", checks, then=verify_xml)
     return checks, contract
 
 
@@ -324,10 +285,10 @@ def conformance(options: Options) -> int:
         print(f"ipmock conformance: {exc}; its output is above", file=sys.stderr)
         return 1
     checks.append(
-        Check(
+        CheckResult(
             "the contract (ipmock verify)",
             [] if contract == 0 else ["see ipmock verify's output above"],
-            "flow checks" + (" and schemathesis" if options.fuzz else ""),
+            figures="flow checks" + (" and schemathesis" if options.fuzz else ""),
         )
     )
     failed = sum(not c.ok for c in checks)

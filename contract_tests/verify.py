@@ -48,6 +48,8 @@ class CheckResult:
     name: str
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    figures: str = ""
+    """What was measured, for the report (empty when there is nothing to show)."""
 
     @property
     def ok(self) -> bool:
@@ -239,29 +241,30 @@ def run_schemathesis(
         return subprocess.run(command, check=False).returncode
 
 
-def _junit(results: list[CheckResult], schemathesis_xml: Path | None, path: Path) -> None:
+def write_junit(
+    path: Path, suite_name: str, results: list[CheckResult], *, then: Path | None = None
+) -> None:
+    """One JUnit XML file: ``results`` as one suite, then the suites of the file ``then``."""
     root = ET.Element("testsuites")
     suite = ET.SubElement(
         root,
         "testsuite",
-        name="ipmock verify: flow",
+        name=suite_name,
         tests=str(len(results)),
         failures=str(sum(not r.ok for r in results)),
     )
     for result in results:
         case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="ipmock.verify",
-            name=result.name,
-            time=f"{result.seconds:.3f}",
+            suite, "testcase", classname="ipmock", name=result.name, time=f"{result.seconds:.3f}"
         )
+        if result.figures:
+            ET.SubElement(case, "system-out").text = result.figures
         if not result.ok:
             ET.SubElement(case, "failure", message=result.problems[0]).text = "\n".join(
                 result.problems
             )
-    if schemathesis_xml is not None and schemathesis_xml.exists():
-        theirs = ET.parse(schemathesis_xml).getroot()
+    if then is not None and then.exists():
+        theirs = ET.parse(then).getroot()
         root.extend(theirs.iter("testsuite") if theirs.tag == "testsuites" else [theirs])
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
@@ -337,7 +340,7 @@ def verify(
                 base_url, api_key, max_examples=max_examples, seed=seed, junit=theirs
             )
         if junit_xml is not None:
-            _junit(results, theirs if fuzz else None, junit_xml)
+            write_junit(junit_xml, "ipmock verify: flow", results, then=theirs if fuzz else None)
     if record is not None:
         _record(session, record)
         print(f"\nrecorded {len(session.exchanges)} exchanges in {record}")
