@@ -17,17 +17,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mock_server import Clock, Settings, create_app
+from tests.unit.docs_table import ADAPTERS, PROMPT, SUBMIT
 
-SUBMIT = "/sdxl/text2image/v1"
 KEY = "sk-test-hostile"
-PROMPT = "cinematic still woman holding mango juice"
 VALID = json.dumps({"prompt": PROMPT}).encode()
-ADAPTERS = [
-    "ip-adapter_sdxl",
-    "ip-adapter_sdxl_vit-h",
-    "ip-adapter-plus_sdxl_vit-h",
-    "ip-adapter-plus-face_sdxl_vit-h",
-]
 # Written out by hand: every field the docs (and their sibling pages) name.
 KNOWN_FIELDS = [
     "model_id", "prompt", "negative_prompt", "num_inference_steps", "strength", "samples",

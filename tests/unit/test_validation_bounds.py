@@ -18,17 +18,7 @@ import pytest
 
 from mock_server.tokens import count_tokens
 from mock_server.validation import Accepted, InvalidRequest, validate
-
-SUBMIT = "/sdxl/text2image/v1"
-PROMPT = "cinematic still woman holding mango juice"
-ADAPTERS = [
-    "ip-adapter_sdxl",
-    "ip-adapter_sdxl_vit-h",
-    "ip-adapter-plus_sdxl_vit-h",
-    "ip-adapter-plus-face_sdxl_vit-h",
-]
-IMAGE = "https://example.com/face.jpg"
-STYLE = "https://example.com/style.jpg"
+from tests.unit.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
 
 # -- the docs, by hand ----------------------------------------------------------------
 #

@@ -12,17 +12,8 @@ import pytest
 
 from mock_server import contract
 from mock_server.validation import Accepted, GenerationRequest, InvalidRequest, validate
+from tests.unit.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
 
-SUBMIT = "/sdxl/text2image/v1"
-PROMPT = "cinematic still woman holding mango juice"
-ADAPTERS = [
-    "ip-adapter_sdxl",
-    "ip-adapter_sdxl_vit-h",
-    "ip-adapter-plus_sdxl_vit-h",
-    "ip-adapter-plus-face_sdxl_vit-h",
-]
-IMAGE = "https://example.com/face.jpg"
-STYLE = "https://example.com/style.jpg"
 DATA_URL = "data:image/png;base64,iVBORw0KGgo,AAAA,BBBB"
 UUID = "123e4567-e89b-12d3-a456-426614174000"
 
