@@ -20,6 +20,8 @@ from anyio.from_thread import BlockingPortal
 from mock_server import Clock, Settings, create_app
 from mock_server.config import scenario_from_json
 from mock_server.faults import ConnectionDropped
+from mock_server.journal import MemoryJournal
+from mock_server.scenario_queue import MemoryQueue
 from mock_server.scenarios import Scenario
 from mock_server.state import MockState
 
@@ -98,8 +100,9 @@ class MockHarness:
 
     def queue(self, *scenarios: str | dict[str, Any] | Scenario) -> None:
         """Queue scenarios (names, JSON objects or Scenarios) for the next valid submits."""
-        book = self.state.book
-        book.queue.extend(
+        book, queue = self.state.book, self.state.queue
+        assert isinstance(queue, MemoryQueue)  # the harness's app keeps its state here
+        queue.waiting.extend(
             s
             if isinstance(s, Scenario)
             else book.get(s)
@@ -109,7 +112,9 @@ class MockHarness:
         )
 
     def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:
-        return [e for e in self.state.journal.entries if e["path"].startswith(path_prefix)]
+        journal = self.state.journal
+        assert isinstance(journal, MemoryJournal)
+        return [e for e in journal.kept if e["path"].startswith(path_prefix)]
 
     def submits(self) -> list[dict[str, Any]]:
         return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]

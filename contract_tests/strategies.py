@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 
 from contract_tests.flows import Flow
 from mock_server import contract
-from mock_server.scenarios import FAULT_KINDS, Fault
+from mock_server.scenarios import FAULT_KINDS, SOCKET_FAULT_KINDS, Fault
+
+FLOW_FAULT_KINDS = tuple(k for k in FAULT_KINDS if k not in SOCKET_FAULT_KINDS and k != "dribble")
+"""The fault kinds a flow draws. Flows play in process, where every socket-level fault
+(reset, empty, malformed-chunk, garbage) reaches the client as the dropped connection
+``drop`` gives, and ``dribble`` as the slow answer ``delay`` gives: these cover them."""
 
 _SCHEMA = contract.request_schema()
 _PROPS: dict[str, Any] = _SCHEMA["properties"]
@@ -295,7 +300,7 @@ def server_flows(
     faults = tuple(
         Fault(
             at_request=at,
-            kind=draw(st.sampled_from(FAULT_KINDS)),
+            kind=draw(st.sampled_from(FLOW_FAULT_KINDS)),
             retry_after=draw(retry_after),
             seconds=draw(st.sampled_from([0.5, 5.0, 20.0])),
         )

@@ -7,9 +7,10 @@ app = create_app(Settings(strict=True))   # an ASGI app; drive it with httpx.ASG
 from mock_server.app import create_app
 from mock_server.clock import Clock
 from mock_server.config import ConfigError
-from mock_server.jobs import Job, JobStore, MemoryStore
+from mock_server.jobs import Job
 from mock_server.scenarios import Refusal, Scenario, ScenarioBook
 from mock_server.settings import Secret, Settings
+from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
 from mock_server.validation import FieldError, GenerationRequest, InvalidRequest, validate
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ScenarioBook",
     "Secret",
     "Settings",
+    "StoreUnavailable",
     "create_app",
     "validate",
 ]

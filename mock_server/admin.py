@@ -61,9 +61,10 @@ async def _json_body(request: Request) -> Any:
 async def reset(request: Request) -> Response:
     state = _guard(request)
     await state.store.clear()
+    await state.queue.clear()
+    await state.journal.clear()
+    await state.clock.reset()
     state.book.reset()
-    state.journal.clear()
-    state.clock.reset()
     state.images.clear()
     return JSONResponse({"reset": True})
 
@@ -100,15 +101,16 @@ async def queue(request: Request) -> Response:
             ]
         except (UnknownScenario, ConfigError) as exc:
             raise ApiError(400, "invalid_request", f"admin API: {exc}") from None
-        state.book.queue.extend(resolved)
+        await state.queue.push(resolved)
     elif request.method == "DELETE":
-        state.book.queue.clear()
-    return JSONResponse({"queue": [s.to_json() for s in state.book.queue]})
+        await state.queue.clear()
+    return JSONResponse({"queue": [s.to_json() for s in await state.queue.queued()]})
 
 
 async def clock(request: Request) -> Response:
     """GET: the mock's time. POST {"advance": seconds}: move it forward."""
     state = _guard(request)
+    await state.clock.sync()
     if request.method == "POST":
         body = await _json_body(request)
         seconds = body.get("advance") if isinstance(body, dict) else None
@@ -122,7 +124,7 @@ async def clock(request: Request) -> Response:
                 "invalid_request",
                 'admin API: send {"advance": seconds}, a number from 0 to 1e9',
             )
-        state.clock.advance(float(seconds))
+        await state.clock.move(float(seconds))
     return JSONResponse({"now": state.clock.now(), "offset": state.clock.offset})
 
 
@@ -130,9 +132,9 @@ async def journal(request: Request) -> Response:
     """GET: the journal, oldest first (?path=P keeps paths starting with P). DELETE: clear."""
     state = _guard(request)
     if request.method == "DELETE":
-        state.journal.clear()
+        await state.journal.clear()
     prefix = request.query_params.get("path", "")
-    entries = [e for e in state.journal.entries if e["path"].startswith(prefix)]
+    entries = [e for e in await state.journal.entries() if e["path"].startswith(prefix)]
     return JSONResponse({"entries": entries})
 
 

@@ -12,6 +12,8 @@ import hmac
 import logging
 import random
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -29,11 +31,13 @@ from mock_server.config import load_book
 from mock_server.errors import ApiError
 from mock_server.generators import Generator, PlaceholderGenerator
 from mock_server.images import ImageCache
-from mock_server.jobs import Job, JobStore, MemoryStore, key_fingerprint, new_job_id
-from mock_server.journal import Journal, JournalMiddleware
+from mock_server.jobs import Job, key_fingerprint, new_job_id
+from mock_server.journal import Journal, JournalMiddleware, MemoryJournal
+from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
 from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, ScenarioBook, UnknownScenario
 from mock_server.settings import Secret, Settings
 from mock_server.state import MockState, mock_state
+from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
 from mock_server.validation import InvalidRequest, validate
 
 log = logging.getLogger("ipmock")
@@ -117,6 +121,7 @@ def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:
 
 async def submit(request: Request) -> Response:
     state = mock_state(request)
+    await state.clock.sync()
     key = _api_key(state, request)
     scenario = _scenario_named_by(state, request, key)
     raw = await _read_body(request, state.settings.max_body_bytes)
@@ -133,11 +138,12 @@ async def submit(request: Request) -> Response:
             warnings=exc.warnings,
         ) from None
     generation = accepted.request
-    scenario = scenario or state.book.for_body(generation.body)
+    scenario = scenario or await state.queue.pop() or state.book.for_body(generation.body)
     if scenario.refusal is not None:
         raise ApiError.refusal(scenario.refusal)
     now = state.clock.now()
     ttl = state.settings.job_ttl if scenario.expires_after is None else scenario.expires_after
+    url_ttl = state.settings.url_ttl if scenario.url_ttl is None else scenario.url_ttl
     job = Job(
         id=new_job_id(),
         owner=key_fingerprint(key),
@@ -146,37 +152,54 @@ async def submit(request: Request) -> Response:
         seed=generation.seed if generation.seed >= 0 else state.seeds.randrange(2**32),
         created_at=now,
         expires_at=now + ttl,
+        forget_at=now + ttl + url_ttl,
         warnings=[w.message for w in accepted.warnings],
     )
     job.settle(now)
-    await state.store.add(job)
+    limit = state.settings.max_in_flight
+    if not await state.store.add(job, max_in_flight=limit):
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many jobs in flight for this API key (the limit is {limit}): "
+            "poll them until they finish, then submit again",
+            retry_after=1,
+        )
     await state.generator.start(job, state.store)
     return JSONResponse(_job_body(state, job, request), 202 if job.state == "PENDING" else 200)
 
 
 async def status(request: Request) -> Response:
     state = mock_state(request)
+    await state.clock.sync()
     key = _api_key(state, request)
     _scenario_named_by(state, request, key)
     job_id = request.path_params["id"]
     job = await state.store.get(job_id)
-    if job is None or not hmac.compare_digest(job.owner, key_fingerprint(key)):
+    now = state.clock.now()
+    if (
+        job is None
+        or now >= job.forget_at
+        or not hmac.compare_digest(job.owner, key_fingerprint(key))
+    ):
         raise ApiError(404, "not_found", f"no job with id {job_id!r} for this API key")
-    if state.clock.now() >= job.expires_at:
+    if now >= job.expires_at:
         raise ApiError(410, "expired", f"job {job_id!r} has expired")
     job.status_requests += 1
-    fault = job.scenario.fault_at(job.status_requests)
+    fault = state.book.fault_for(job.scenario, job.status_requests)
     if fault is not None:
         await state.store.save(job)
-        if (faulted := await faults.answer(fault, state.clock)) is not None:
+        faulted = await faults.answer(fault, request, state.clock, state.book.fault_rng)
+        if faulted is not None:
             return faulted
     job.poll(state.clock.now())
     await state.store.save(job)
-    return JSONResponse(_job_body(state, job, request))
+    return faults.paced(fault, JSONResponse(_job_body(state, job, request)), state.clock)
 
 
 async def image(request: Request) -> Response:
     state = mock_state(request)
+    await state.clock.sync()
     job_id, file_name = request.path_params["job_id"], request.path_params["file_name"]
     not_found = ApiError(404, "not_found", f"no image {file_name!r} for job {job_id!r}")
     match = _IMAGE_FILE.fullmatch(file_name)
@@ -219,6 +242,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return ApiError(
+        503, "busy", "the service is briefly unavailable: try again shortly", retry_after=1
+    ).response()
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, faults.ConnectionDropped):  # a drop is on purpose: no alarm
         log.exception("unexpected error on %s %s", request.method, request.url.path)
@@ -235,21 +265,41 @@ def create_app(
 ) -> Starlette:
     """The mock server as an ASGI app; every collaborator injectable for tests.
 
-    ``generator`` makes the images (default: the mock's labelled placeholders).
+    State lives where ``settings.store`` says: in this process ("memory"), or in Redis
+    (a ``redis://`` URL), shared with every other worker using that Redis. ``generator``
+    makes the images (default: the mock's labelled placeholders).
     """
     settings = settings or Settings()
     clock = clock or Clock()
+    queue: ScenarioQueue = MemoryQueue()
+    journal: Journal = MemoryJournal(settings.journal_size)
+    if settings.store != "memory":
+        from mock_server.redis_state import RedisState
+
+        shared = RedisState.open(settings.store, journal_size=settings.journal_size)
+        store = store or shared.store
+        queue, journal = shared.queue, shared.journal
+        clock.shared = shared.clock_offset
     images = ImageCache()
     state = MockState(
         settings=settings,
         book=book or load_book(settings.config, seed=settings.seed, chaos=settings.chaos),
         store=store or MemoryStore(settings.max_jobs),
+        queue=queue,
         clock=clock,
-        journal=Journal(settings.journal_size),
+        journal=journal,
         seeds=random.Random(settings.seed),
         images=images,
         generator=generator or PlaceholderGenerator(images),
     )
+    if settings.store != "memory":
+        state.closers.append(shared.client.aclose)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await state.aclose()
+
     app = Starlette(
         routes=[
             Route(SUBMIT_PATH, submit, methods=["POST"]),
@@ -262,9 +312,16 @@ def create_app(
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            StoreUnavailable: _store_unavailable,
             Exception: _unexpected,
         },
+        lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # a wrong path is a JSON 404, never a redirect
     app.state.mock = state
     return app
+
+
+def app_from_environ() -> Starlette:
+    """The app for each ``ipmock serve --workers N`` process: settings from IPMOCK_*."""
+    return create_app(Settings.from_environ())

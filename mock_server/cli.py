@@ -369,6 +369,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         server_header=False,
+        http="mock_server.connection:RawConnectionProtocol",  # socket faults need the transport
     )
     server = uvicorn.Server(config)
 

@@ -12,7 +12,16 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from mock_server.generators import GENERATE
-from mock_server.scenarios import BUILT_IN, CHAOS_WEIGHTS, Match, Rule, Scenario, ScenarioBook
+from mock_server.scenarios import (
+    BUILT_IN,
+    CHAOS_FAULTS,
+    CHAOS_WEIGHTS,
+    FaultMix,
+    Match,
+    Rule,
+    Scenario,
+    ScenarioBook,
+)
 
 
 class ConfigError(ValueError):
@@ -40,6 +49,19 @@ def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
     """An inline scenario (admin queue, config), checked against the config schema."""
     _errors(data, {"$defs": _schema()["$defs"], "$ref": "#/$defs/scenario"}, where)
     return Scenario.from_json({"name": "inline", **data})
+
+
+def fault_mix_from_json(data: Any, *, chaos: bool = False) -> FaultMix | None:
+    """The ``[chaos] faults`` table as a FaultMix (schema-checked); without one, the
+    built-in mix when ``chaos`` is on, else none. A rate of 0 turns the mix off."""
+    if data is None:
+        return CHAOS_FAULTS if chaos else None
+    _errors(data, {"$defs": _schema()["$defs"], "$ref": "#/$defs/fault_mix"}, "chaos.faults")
+    values = dict(data)
+    if "kinds" in values:
+        values["kinds"] = tuple(values["kinds"])
+    mix = FaultMix(**values)
+    return mix if mix.rate > 0 else None
 
 
 def load_book(
@@ -79,6 +101,7 @@ def load_book(
         for r in data.get("rules", [])
     ]
     weights = data.get("chaos", {}).get("weights") or (CHAOS_WEIGHTS if chaos else None)
+    fault_mix = fault_mix_from_json(data.get("chaos", {}).get("faults"), chaos=chaos)
     try:
         return ScenarioBook(
             scenarios=scenarios,
@@ -88,6 +111,7 @@ def load_book(
             ),
             chaos_weights=weights,
             seed=seed,
+            fault_mix=fault_mix,
         )
     except LookupError as exc:
         raise ConfigError(f"{path}: {exc}") from None

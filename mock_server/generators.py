@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from mock_server.images import ImageCache, ImageSpec, RenderedImage
-from mock_server.jobs import Job, JobStore
+from mock_server.jobs import Job
 from mock_server.scenarios import Scenario
+from mock_server.stores import JobStore
 
 GENERATE = Scenario(
     "generate",

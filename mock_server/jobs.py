@@ -1,12 +1,11 @@
-"""Jobs, their lifecycle along a scenario, and the store that keeps them."""
+"""Jobs and their lifecycle along a scenario."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from mock_server.scenarios import Scenario
 
@@ -31,6 +30,8 @@ class Job:
     seed: int
     created_at: float
     expires_at: float
+    forget_at: float
+    """When the store may drop the job: past its expiry and its download URLs' lifetime."""
     warnings: list[str] = field(default_factory=list)
     polls: int = 0
     """Status requests answered as usual (faulted ones aside): what pending_polls counts."""
@@ -73,46 +74,3 @@ class Job:
         return cls(**{**data, "scenario": Scenario.from_json(data["scenario"])})
 
 
-class JobStore(Protocol):
-    """Where jobs live. Async so that a networked store fits the same interface."""
-
-    async def add(self, job: Job) -> None: ...
-    async def get(self, job_id: str) -> Job | None: ...
-    async def save(self, job: Job) -> None: ...
-    async def jobs(self) -> list[Job]: ...
-    async def clear(self) -> None: ...
-
-
-class MemoryStore:
-    """Jobs in this process; beyond ``max_jobs`` the least recently used is dropped.
-
-    Reading a job (a poll) makes it recent, so jobs a client is polling survive a flood
-    of new submits.
-    """
-
-    def __init__(self, max_jobs: int = 10_000) -> None:
-        if max_jobs < 1:
-            raise ValueError(f"max_jobs must be at least 1, got {max_jobs}")
-        self.max_jobs = max_jobs
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-
-    async def add(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        while len(self._jobs) > self.max_jobs:
-            self._jobs.popitem(last=False)
-
-    async def get(self, job_id: str) -> Job | None:
-        job = self._jobs.get(job_id)
-        if job is not None:
-            self._jobs.move_to_end(job_id)
-        return job
-
-    async def save(self, job: Job) -> None:
-        if job.id in self._jobs:
-            self._jobs[job.id] = job
-
-    async def jobs(self) -> list[Job]:
-        return list(self._jobs.values())
-
-    async def clear(self) -> None:
-        self._jobs.clear()

@@ -3,16 +3,16 @@
 A scenario is data. The built-in catalogue covers the documented flows; a config file
 may add more and rules that pick them by request fields. For each submit the first
 source that names a scenario wins: the request header, the API key (``test_<name>``),
-the admin queue, the config rules, the seeded chaos mix, the default.
+the admin queue, the config rules, the seeded chaos mix, the default. A scenario's
+faults, or a seeded fault mix, replace the answers to chosen status requests.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 SCENARIO_HEADER = "x-ipmock-scenario"
@@ -37,8 +37,36 @@ class Refusal:
     retry_after: int | None = None
 
 
-FaultKind = Literal["rate-limited", "busy", "server-error", "drop", "delay"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("rate-limited", "busy", "server-error", "drop", "delay")
+FaultKind = Literal[
+    "rate-limited",
+    "busy",
+    "server-error",
+    "drop",
+    "delay",
+    "dribble",
+    "reset",
+    "empty",
+    "malformed-chunk",
+    "garbage",
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "rate-limited",
+    "busy",
+    "server-error",
+    "drop",
+    "delay",
+    "dribble",
+    "reset",
+    "empty",
+    "malformed-chunk",
+    "garbage",
+)
+SOCKET_FAULT_KINDS: frozenset[FaultKind] = frozenset(
+    {"reset", "empty", "malformed-chunk", "garbage"}
+)
+"""Faults played on the raw connection; in process each one is a dropped connection."""
+SLOW_FAULT_KINDS: frozenset[FaultKind] = frozenset({"delay", "dribble"})
+"""Faults that still give the usual answer (late or slowly); they count as polls."""
 
 
 @dataclass(frozen=True)
@@ -46,14 +74,62 @@ class Fault:
     """What the ``at_request``-th status request of a job gets instead of its answer.
 
     rate-limited: 429 with Retry-After; busy: 503 with Retry-After; server-error: 500;
-    drop: the connection closes mid-answer; delay: the usual answer, ``seconds`` late.
-    A faulted request does not count as a poll, except a delayed one.
+    drop: the connection closes mid-answer; delay: the usual answer, ``seconds`` late;
+    dribble: the usual answer a few bytes at a time over about ``seconds`` (both plus a
+    seeded random 0 to ``jitter`` seconds more); reset: the connection is reset (RST), no answer;
+    empty: the connection closes with no answer; malformed-chunk: a chunked answer whose
+    chunk framing breaks; garbage: random bytes instead of HTTP, then close.
+    A faulted request does not count as a poll, except a delayed or dribbled one.
     """
 
     at_request: int
     kind: FaultKind
     retry_after: int = 1
     seconds: float = 0.0
+    jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaultMix:
+    """A seeded random mix of faults over status requests: each request gets a fault with
+    probability ``rate``, its kind drawn evenly from ``kinds``; delay and dribble take
+    ``seconds`` plus 0 to ``jitter`` more, 429 and 503 say Retry-After ``retry_after``.
+    """
+
+    rate: float
+    kinds: tuple[FaultKind, ...] = FAULT_KINDS
+    seconds: float = 1.0
+    jitter: float = 1.0
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError(f"faults.rate must be from 0 to 1, got {self.rate}")
+        if not self.kinds:
+            raise ValueError("faults.kinds must name at least one fault kind")
+        unknown = [k for k in self.kinds if k not in FAULT_KINDS]
+        if unknown:
+            raise ValueError(
+                f"faults.kinds: unknown fault kind(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(FAULT_KINDS)}"
+            )
+
+    def draw(self, rng: random.Random, request: int) -> Fault | None:
+        """One draw for a job's ``request``-th status request: a fault, or None."""
+        if rng.random() >= self.rate:
+            return None
+        kind = rng.choice(self.kinds)
+        return Fault(
+            request,
+            kind,
+            retry_after=self.retry_after,
+            seconds=self.seconds if kind in SLOW_FAULT_KINDS else 0.0,
+            jitter=self.jitter if kind in SLOW_FAULT_KINDS else 0.0,
+        )
+
+
+CHAOS_FAULTS = FaultMix(rate=0.1, seconds=1.0, jitter=1.0, retry_after=1)
+"""The fault mix ``--chaos`` turns on when the config file sets none: every kind."""
 
 
 @dataclass(frozen=True)
@@ -215,12 +291,19 @@ class ScenarioBook:
     default: str = DEFAULT_SCENARIO
     chaos_weights: Mapping[str, float] | None = None
     seed: int | None = None
-    queue: deque[Scenario] = field(default_factory=deque)
+    fault_mix: FaultMix | None = None
+    fault_rng: random.Random = field(init=False, repr=False)
+    """Draws the fault mix, delay jitter and garbage bytes; seeded apart from the scenario
+    mix, so turning faults on changes no scenario choice."""
 
     def __post_init__(self) -> None:
         for name in [self.default, *(r.scenario for r in self.rules), *(self.chaos_weights or {})]:
             self.get(name)
         self._rng = random.Random(self.seed)
+        self.fault_rng = self._fault_random()
+
+    def _fault_random(self) -> random.Random:
+        return random.Random(None if self.seed is None else f"{self.seed}:faults")
 
     def get(self, name: str) -> Scenario:
         try:
@@ -244,9 +327,7 @@ class ScenarioBook:
         return None
 
     def for_body(self, body: Mapping[str, Any]) -> Scenario:
-        """The scenario for a valid request no header or key chose: queue, rules, chaos."""
-        if self.queue:
-            return self.queue.popleft()
+        """The scenario for a valid request nothing else chose: rules, chaos, default."""
         for rule in self.rules:
             if rule.test(body):
                 return self.get(rule.scenario)
@@ -256,6 +337,17 @@ class ScenarioBook:
             return self.get(self._rng.choices(names, weights)[0])
         return self.get(self.default)
 
+    def fault_for(self, scenario: Scenario, request: int) -> Fault | None:
+        """The fault for a job's ``request``-th status request: the scenario's own, else a
+        draw from the fault mix; a delay's jitter is settled here (seeded)."""
+        fault = scenario.fault_at(request)
+        if fault is None and self.fault_mix is not None:
+            fault = self.fault_mix.draw(self.fault_rng, request)
+        if fault is not None and fault.jitter > 0:
+            extra = self.fault_rng.uniform(0.0, fault.jitter)
+            fault = replace(fault, seconds=fault.seconds + extra, jitter=0.0)
+        return fault
+
     def reset(self) -> None:
-        self.queue.clear()
         self._rng = random.Random(self.seed)
+        self.fault_rng = self._fault_random()

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
 
 class Secret:
     """A string kept out of reprs and logs."""
@@ -47,8 +49,31 @@ class Settings:
     job_ttl: float = 3600.0
     url_ttl: float = 3600.0
     max_jobs: int = 10_000
+    """Jobs the memory store keeps (least recently used dropped beyond it)."""
+    max_in_flight: int = 1000
+    """PENDING jobs one API key may have at once; more submits get 429. 0: no cap."""
+    store: str = "memory"
+    """Where state lives: "memory" (this process) or a redis:// URL shared by workers."""
+    workers: int = 1
+    """Server processes (more than one needs a shared store)."""
     journal_size: int = 1000
     log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if self.store != "memory" and not self.store.startswith(_REDIS_SCHEMES):
+            raise ValueError(
+                f"store must be memory or a Redis URL (redis://HOST:PORT/DB, rediss://, "
+                f"unix://PATH), got {self.store!r}"
+            )
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.workers > 1 and self.store == "memory":
+            raise ValueError(
+                "several workers need a shared store: add --store redis://HOST:PORT/DB "
+                "(each worker would otherwise know only its own jobs)"
+            )
+        if self.max_in_flight < 0:
+            raise ValueError(f"max_in_flight must be 0 (no cap) or more, got {self.max_in_flight}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +90,25 @@ class Settings:
                 what = getattr(kind, "__name__", "value")
                 raise ValueError(f"IPMOCK_{name.upper()}={raw!r} is not a valid {what}") from None
         return cls(**values)  # type: ignore[arg-type]  # each value parsed to its field's type
+
+    def to_environ(self) -> dict[str, str]:
+        """The ``IPMOCK_*`` variables that ``from_environ`` reads back as these settings
+        (how ``--workers`` hands them to each worker process)."""
+        env: dict[str, str] = {}
+        for name in _ENV_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, Secret):
+                text = value.reveal()
+            elif isinstance(value, tuple):
+                text = ",".join(k.reveal() for k in value)
+            else:
+                text = str(value)
+            env[f"IPMOCK_{name.upper()}"] = text
+        return env
 
 
 def _flag(raw: str) -> bool:
@@ -93,6 +137,9 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "job_ttl": float,
     "url_ttl": float,
     "max_jobs": int,
+    "max_in_flight": int,
+    "store": str,
+    "workers": int,
     "journal_size": int,
     "log_level": str,
 }

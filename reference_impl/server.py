@@ -27,7 +27,8 @@ from mock_server.clock import Clock
 from mock_server.errors import ApiError
 from mock_server.generators import GENERATE, PlaceholderGenerator
 from mock_server.images import ImageCache, RenderedImage
-from mock_server.jobs import Job, JobStore
+from mock_server.jobs import Job
+from mock_server.stores import JobStore
 from mock_server.validation import GenerationRequest
 from reference_impl.fetch import FetchPolicy, ImageInputError, load_image
 from reference_impl.pipeline import ReferencePipeline, generate, load_pipeline
@@ -222,4 +223,4 @@ class DiffusersGenerator:
         job.state = "FAILURE" if error is not None else "SUCCESS"
         job.error = error
         job.finished_at = self.clock.now()
-        await work.store.save(job)
+        await work.store.finish(job)

@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A real redis-server for the Redis store's tests (they start and stop it themselves).
+if ! command -v redis-server >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get install -y -q redis-server >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q redis-server >/dev/null; }
+fi
+
 python3 -m venv .venv
 # The CPU build of torch first (on these machines it lies on disk), so that the gpu extra
 # finds torch installed and does not fetch a CUDA build of several GB.

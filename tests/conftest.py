@@ -7,9 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from contract_tests.server import running_server
 from mock_server import Clock, Settings, create_app
+from tests.redis_server import RedisServer
 
 pytest_plugins = ["pytester"]
 
@@ -28,14 +30,45 @@ def clock() -> Clock:
     return Clock(source=lambda: 1_000_000.0, virtual=True)
 
 
+class _AppTransport(httpx.ASGITransport):
+    """Closing the client closes the app's connections (ASGITransport runs no lifespan)."""
+
+    async def aclose(self) -> None:
+        await self.app.state.mock.aclose()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on 127.0.0.1 for the session (scripts/test.sh installs it)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_client(clock: Clock) -> Callable[..., httpx.AsyncClient]:
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def store_url() -> str:
+    """Where in-process apps keep state; modules that run against both stores override it."""
+    return "memory"
+
+
+@pytest.fixture
+def make_client(clock: Clock, store_url: str) -> Callable[..., httpx.AsyncClient]:
     """Build an in-process client for an app with the given Settings fields."""
 
     def make(**settings: object) -> httpx.AsyncClient:
+        settings.setdefault("store", store_url)
         app = create_app(Settings(**settings), clock=clock)  # type: ignore[arg-type]
         return httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=_AppTransport(app=app),
             base_url="http://mock.test",
             headers={"API-Key": KEY},
         )
@@ -54,6 +87,15 @@ def server_url() -> Iterator[str]:
     """One real `ipmock serve` on 127.0.0.1 for the whole session (default settings)."""
     with running_server() as url:
         yield url
+
+
+@pytest.fixture(params=["memory", "redis"])
+def both_stores(request: pytest.FixtureRequest) -> str:
+    """Run a test once with the memory store and once with Redis: ``store_url = both_stores``."""
+    if request.param == "memory":
+        return "memory"
+    url: str = request.getfixturevalue("redis_url")
+    return url
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,6 +14,12 @@ from tests.conftest import KEY
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture
+def store_url(both_stores: str) -> str:
+    """Each test here runs against the memory store and against Redis."""
+    return both_stores
+
 SUBMIT = "/sdxl/text2image/v1"
 BODY = {"prompt": "a cat"}
 

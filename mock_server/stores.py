@@ -1,0 +1,128 @@
+"""Where jobs live: the JobStore interface and its in-process implementation.
+
+``MemoryStore`` keeps jobs in this process (the default). ``mock_server.redis_state``
+keeps them in Redis, so that several ``ipmock serve`` workers or hosts share them. The
+same tests (``tests/stores``) run against both.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import OrderedDict
+from typing import Protocol
+
+from mock_server.jobs import Job
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached (Redis down): the API answers 503, and recovers later."""
+
+
+class JobStore(Protocol):
+    """Where jobs live. Async so that a networked store fits the same interface."""
+
+    async def add(self, job: Job, *, max_in_flight: int = 0) -> bool:
+        """Keep a new job. With ``max_in_flight`` > 0 a PENDING job is refused (False)
+        while its owner already has that many PENDING, unexpired jobs."""
+        ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def save(self, job: Job) -> None:
+        """Write back a job read with ``get``. A job already final in the store stays
+        final: a stale PENDING copy never overwrites the outcome a generator stored."""
+        ...
+
+    async def finish(self, job: Job) -> bool:
+        """Store a job's outcome if it is still PENDING in the store (True), else leave
+        the stored outcome alone (False): a job is settled once, whoever races."""
+        ...
+
+    async def jobs(self) -> list[Job]: ...
+    async def clear(self) -> None: ...
+
+
+class MemoryStore:
+    """Jobs in this process, bounded: beyond ``max_jobs`` the least recently used is
+    dropped, and a job is dropped once its ``forget_at`` has passed.
+
+    Reading a job (a poll) makes it recent, so jobs a client is polling survive a flood
+    of new submits.
+    """
+
+    def __init__(self, max_jobs: int = 10_000) -> None:
+        if max_jobs < 1:
+            raise ValueError(f"max_jobs must be at least 1, got {max_jobs}")
+        self.max_jobs = max_jobs
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._forget: list[tuple[float, str]] = []  # a heap of (forget_at, job id)
+        self._in_flight: dict[str, dict[str, float]] = {}  # owner -> {job id: expires_at}
+
+    async def add(self, job: Job, *, max_in_flight: int = 0) -> bool:
+        now = job.created_at
+        self._drop_forgotten(now)
+        pending = job.state == "PENDING"
+        if pending and max_in_flight > 0 and self._count_in_flight(job.owner, now) >= max_in_flight:
+            return False
+        self._jobs[job.id] = job
+        heapq.heappush(self._forget, (job.forget_at, job.id))
+        if pending:
+            self._in_flight.setdefault(job.owner, {})[job.id] = job.expires_at
+        while len(self._jobs) > self.max_jobs:
+            _, dropped = self._jobs.popitem(last=False)
+            self._not_in_flight(dropped)
+        if len(self._forget) > 2 * self.max_jobs:  # entries of LRU-dropped jobs pile up
+            self._forget = [(j.forget_at, j.id) for j in self._jobs.values()]
+            heapq.heapify(self._forget)
+        return True
+
+    async def get(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._jobs.move_to_end(job_id)
+        return job
+
+    async def save(self, job: Job) -> None:
+        stored = self._jobs.get(job.id)
+        if stored is None or (stored is not job and stored.state != "PENDING"):
+            return
+        self._jobs[job.id] = job
+        if job.state != "PENDING":
+            self._not_in_flight(job)
+
+    async def finish(self, job: Job) -> bool:
+        stored = self._jobs.get(job.id)
+        if stored is None or (stored is not job and stored.state != "PENDING"):
+            return False
+        self._jobs[job.id] = job
+        self._not_in_flight(job)
+        return True
+
+    async def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    async def clear(self) -> None:
+        self._jobs.clear()
+        self._forget.clear()
+        self._in_flight.clear()
+
+    def _count_in_flight(self, owner: str, now: float) -> int:
+        mine = self._in_flight.get(owner, {})
+        for job_id in [i for i, expires in mine.items() if expires <= now]:
+            del mine[job_id]
+        return len(mine)
+
+    def _not_in_flight(self, job: Job) -> None:
+        mine = self._in_flight.get(job.owner)
+        if mine is not None:
+            mine.pop(job.id, None)
+            if not mine:
+                del self._in_flight[job.owner]
+
+    def _drop_forgotten(self, now: float) -> None:
+        while self._forget and self._forget[0][0] <= now:
+            _, job_id = heapq.heappop(self._forget)
+            job = self._jobs.get(job_id)
+            if job is not None and job.forget_at <= now:
+                del self._jobs[job_id]
+                self._not_in_flight(job)

@@ -1,0 +1,265 @@
+"""The fault catalogue through a real `ipmock serve`, as an httpx client sees it over the socket.
+
+Each fault kind answers the first status request of a scenario made for it (config file,
+admin queue or the seeded mix); the client must see the broken connection, the slow body
+or the HTTP error, and the server must keep answering afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from contract_tests.inprocess import MockHarness
+from contract_tests.server import RunningMock, running_server
+
+SUBMIT = "/sdxl/text2image/v1"
+STATUS = "/sdxl/text2image/v1/status/{id}"
+BODY = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64}
+KEY = "sk-socket-faults"
+TIMEOUT = 10.0
+
+# One scenario per fault kind: its first status request is faulted, then PENDING once.
+FAULTS: dict[str, str] = {
+    "reset": '{ at_request = 1, kind = "reset" }',
+    "empty": '{ at_request = 1, kind = "empty" }',
+    "malformed-chunk": '{ at_request = 1, kind = "malformed-chunk" }',
+    "garbage": '{ at_request = 1, kind = "garbage" }',
+    "drop": '{ at_request = 1, kind = "drop" }',
+    "dribble": '{ at_request = 1, kind = "dribble", seconds = 0.4 }',
+    "delay": '{ at_request = 1, kind = "delay", seconds = 0.1, jitter = 0.2 }',
+    "rate-limited": '{ at_request = 1, kind = "rate-limited", retry_after = 3 }',
+    "busy": '{ at_request = 1, kind = "busy", retry_after = 4 }',
+    "server-error": '{ at_request = 1, kind = "server-error" }',
+}
+CONFIG = "".join(
+    f'[[scenarios]]\nname = "fault-{kind}"\npending_polls = 1\nfaults = [{fault}]\n\n'
+    for kind, fault in FAULTS.items()
+)
+BROKEN = {
+    "reset": httpx.ReadError,  # ECONNRESET
+    "empty": httpx.RemoteProtocolError,
+    "malformed-chunk": httpx.RemoteProtocolError,
+    "garbage": httpx.RemoteProtocolError,
+    "drop": httpx.RemoteProtocolError,
+}
+CHAOS = """\
+[chaos]
+faults = { rate = 0.5, kinds = ["reset", "empty", "malformed-chunk", "garbage", "busy"] }
+"""
+
+
+@pytest.fixture(scope="module")
+def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMock]:
+    config = tmp_path_factory.mktemp("faults") / "ipmock.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    with running_server("--config", str(config)) as url:
+        running = RunningMock(url)
+        yield running
+        running.close()
+
+
+@pytest.fixture
+def http(mock: RunningMock) -> Iterator[httpx.Client]:
+    mock.reset()
+    with httpx.Client(base_url=mock.url, headers={"API-Key": KEY}, timeout=TIMEOUT) as client:
+        yield client
+
+
+def _submit(http: httpx.Client, scenario: str | None = None) -> str:
+    headers = {"X-Ipmock-Scenario": scenario} if scenario else {}
+    response = http.post(SUBMIT, json=BODY, headers=headers)
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+def _outcome(http: httpx.Client, job_id: str) -> str:
+    """One status request, in a word: the HTTP status, or the transport error's class."""
+    try:
+        return str(http.get(STATUS.format(id=job_id)).status_code)
+    except httpx.TransportError as exc:
+        return type(exc).__name__
+
+
+def _still_answers(http: httpx.Client, job_id: str) -> None:
+    """The next status request gets a complete, ordinary answer."""
+    response = http.get(STATUS.format(id=job_id))
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] in ("PENDING", "SUCCESS")
+    assert response.json()["id"] == job_id
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_broken_connection_faults_reach_the_client(
+    mock: RunningMock, http: httpx.Client, kind: str
+) -> None:
+    job_id = _submit(http, f"fault-{kind}")
+    with pytest.raises(BROKEN[kind]):
+        http.get(STATUS.format(id=job_id))
+    _still_answers(http, job_id)
+    faulted, after = mock.polls(job_id)
+    assert (faulted["fault"], faulted["dropped"]) == (kind, True)
+    assert (after["fault"], after["dropped"], after["status"]) == (None, False, 200)
+    if kind != "drop":  # nothing HTTP was sent at all
+        assert faulted["status"] is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "retry_after"),
+    [("rate-limited", 429, "3"), ("busy", 503, "4"), ("server-error", 500, None)],
+)
+def test_http_error_faults_reach_the_client(
+    mock: RunningMock, http: httpx.Client, kind: str, status: int, retry_after: str | None
+) -> None:
+    job_id = _submit(http, f"fault-{kind}")
+    response = http.get(STATUS.format(id=job_id))
+    assert response.status_code == status
+    assert response.headers.get("Retry-After") == retry_after
+    assert response.json()["status"] == "FAILURE"
+    _still_answers(http, job_id)
+    assert mock.polls(job_id)[0]["fault"] == kind
+
+
+def test_dribble_sends_the_whole_answer_in_pieces(mock: RunningMock, http: httpx.Client) -> None:
+    job_id = _submit(http, "fault-dribble")
+    with http.stream("GET", STATUS.format(id=job_id)) as response:
+        assert response.status_code == 200
+        pieces = list(response.iter_raw())
+    assert len(pieces) > 1, "the answer came in one piece"
+    body = json.loads(b"".join(pieces))
+    assert body == {"status": "PENDING", "id": job_id}
+    # A dribbled answer is a real poll: the job had one PENDING poll to give.
+    assert http.get(STATUS.format(id=job_id)).json()["status"] == "SUCCESS"
+    faulted = mock.polls(job_id)[0]
+    assert (faulted["fault"], faulted["dropped"], faulted["status"]) == ("dribble", False, 200)
+
+
+def test_delay_with_jitter_answers_as_usual(mock: RunningMock, http: httpx.Client) -> None:
+    job_id = _submit(http, "fault-delay")
+    response = http.get(STATUS.format(id=job_id))
+    assert (response.status_code, response.json()) == (200, {"status": "PENDING", "id": job_id})
+    assert mock.polls(job_id)[0]["fault"] == "delay"
+
+
+def test_admin_queue_scenario_with_socket_faults(mock: RunningMock, http: httpx.Client) -> None:
+    mock.queue(
+        {
+            "pending_polls": 1,
+            "faults": [
+                {"at_request": 1, "kind": "malformed-chunk"},
+                {"at_request": 2, "kind": "reset"},
+                {"at_request": 3, "kind": "garbage"},
+            ],
+        }
+    )
+    job_id = _submit(http)
+    outcomes = [_outcome(http, job_id) for _ in range(4)]
+    assert outcomes[:3] == ["RemoteProtocolError", "ReadError", "RemoteProtocolError"]
+    assert outcomes[3] == "200"
+    assert [e["fault"] for e in mock.polls(job_id)] == [
+        "malformed-chunk",
+        "reset",
+        "garbage",
+        None,
+    ]
+
+
+def test_seeded_fault_mix_replays_after_reset(tmp_path: Path) -> None:
+    config = tmp_path / "chaos.toml"
+    config.write_text(CHAOS, encoding="utf-8")
+    with (
+        running_server("--config", str(config), "--seed", "7") as url,
+        httpx.Client(base_url=url, headers={"API-Key": KEY}, timeout=TIMEOUT) as http,
+    ):
+        running = RunningMock(url)
+
+        def run() -> list[str]:
+            running.reset()  # the mix starts over, as at start-up
+            job_id = _submit(http, "stuck")
+            return [_outcome(http, job_id) for _ in range(24)]
+
+        first, second = run(), run()
+        running.close()
+    assert first == second
+    assert "200" in first
+    assert {"ReadError", "RemoteProtocolError", "503"} <= set(first), first
+
+
+@contextmanager
+def _logged_server(log: Path, *args: str) -> Iterator[str]:
+    """`ipmock serve` with everything it prints kept in ``log``; yields its URL."""
+    command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
+               "--port", "0", *args]  # fmt: skip
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := re.search(r"serving .* at (http://\S+)", log.read_text())):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "ipmock serve did not start:\n" + log.read_text()
+            time.sleep(0.1)
+        yield found.group(1)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_faults_leave_no_error_in_the_server_log(tmp_path: Path) -> None:
+    config = tmp_path / "ipmock.toml"
+    config.write_text(CONFIG, encoding="utf-8")
+    log = tmp_path / "serve.log"
+    with (
+        _logged_server(log, "--config", str(config)) as url,
+        httpx.Client(base_url=url, headers={"API-Key": KEY}, timeout=TIMEOUT) as http,
+    ):
+        for kind in BROKEN:
+            job_id = _submit(http, f"fault-{kind}")
+            assert _outcome(http, job_id) == BROKEN[kind].__name__
+            _still_answers(http, job_id)
+    text = log.read_text()
+    assert "ipmock serving" in text
+    for alarm in ("Traceback", "ERROR", "Exception in ASGI", "Internal Server Error"):
+        assert alarm not in text, text
+
+
+# In process there is no socket: every socket fault is the dropped connection `drop` gives.
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN))
+def test_in_process_socket_faults_are_dropped_connections(kind: str) -> None:
+    harness = MockHarness()
+    harness.queue({"pending_polls": 1, "faults": [{"at_request": 1, "kind": kind}]})
+    with harness.client(api_key=KEY) as http:
+        job_id = _submit(http)
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get(STATUS.format(id=job_id))
+        _still_answers(http, job_id)
+    faulted = harness.polls(job_id)[0]
+    assert (faulted["fault"], faulted["dropped"]) == (kind, True)
+
+
+def test_in_process_dribble_is_a_complete_answer_on_virtual_time() -> None:
+    harness = MockHarness()
+    harness.queue({"pending_polls": 1, "faults": [{"at_request": 1, "kind": "dribble",
+                                                   "seconds": 30}]})  # fmt: skip
+    with harness.client(api_key=KEY) as http:
+        job_id = _submit(http)
+        before = harness.now()
+        answer: Any = http.get(STATUS.format(id=job_id)).json()
+        assert answer == {"status": "PENDING", "id": job_id}
+        assert harness.now() - before == pytest.approx(30)  # the virtual clock, not a timer
