@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from ipaddress import ip_network
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
@@ -109,6 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this token for the admin API (then open off loopback too)",
     )
     serve.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body")
+    serve.add_argument(
+        "--max-in-flight",
+        type=int,
+        metavar="N",
+        help="PENDING jobs one API key may have at once; more submits get 429 "
+        "(default 1000; 0: no cap)",
+    )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="where jobs, the admin queue, the clock and the journal live: memory (default, "
+        "this process) or redis://HOST:PORT/DB, shared by every worker and host using it",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes on the one port (default 1; more need --store redis://...)",
+    )
     serve.add_argument(
         "--job-ttl",
         type=float,
@@ -245,6 +268,9 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
         "admin_token": Secret(args.admin_token) if args.admin_token else None,
         "api_keys": tuple(Secret(k) for k in args.api_keys) if args.api_keys else None,
         "max_body_bytes": args.max_body_bytes,
+        "max_in_flight": args.max_in_flight,
+        "store": args.store,
+        "workers": args.workers,
         "job_ttl": args.job_ttl,
         "url_ttl": args.url_ttl,
         "log_level": args.log_level,
@@ -260,6 +286,8 @@ def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "moc
         for name, s in book.scenarios.items()
     )
     mode = "strict" if settings.strict else "lenient (unknown fields are warnings)"
+    store = "memory (this process)" if settings.store == "memory" else _redacted(settings.store)
+    workers = f"{settings.workers} worker processes" if settings.workers > 1 else "1 process"
     return (
         f"ipmock serving the ImagePipeline SDXL text-to-image API at {url}\n"
         f"  submit   POST {url}/sdxl/text2image/v1   (header API-Key: any key)\n"
@@ -267,6 +295,7 @@ def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "moc
         f"  contract GET  {url}/openapi.json\n"
         f"  admin         {url}/__mock/   (reset, queue, clock, journal, jobs)\n"
         f"  backend: {backend}\n"
+        f"  store: {store}; {workers}\n"
         f"  validation: {mode}; default scenario: {book.default}\n"
         f"Test API keys pick a scenario with no code change:\n{keys}\n"
     )
@@ -360,24 +389,36 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         except Exception as exc:
             print(f"ipmock: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
-    app = create_app(settings, book=book, clock=clock, generator=generator)
+    if settings.store != "memory":
+        try:
+            _check_redis(settings.store)
+        except UsageError as exc:
+            print(f"ipmock: {exc}", file=sys.stderr)
+            return 2
     logging.getLogger("uvicorn.error").addFilter(quiet_drops)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=settings.log_level == "debug",
-        server_header=False,
-        http="mock_server.connection:RawConnectionProtocol",  # socket faults need the transport
-    )
-    server = uvicorn.Server(config)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": settings.log_level == "debug",
+        "server_header": False,
+        "http": "mock_server.connection:RawConnectionProtocol",  # socket faults need it
+    }
+    if settings.workers > 1:
+        if diffusers:
+            print(
+                "ipmock: --workers needs --backend mock: one process owns the model "
+                "(several GPU processes: `ipmock worker`, README: Sharing one mock)",
+                file=sys.stderr,
+            )
+            return 2
+        return _serve_workers(settings, book, backend, options)
+    app = create_app(settings, book=book, clock=clock, generator=generator)
+    server = uvicorn.Server(uvicorn.Config(app, **options))
 
     async def announce() -> None:
         sockets = [s for server_ in server.servers for s in server_.sockets]
-        host, port = sockets[0].getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(banner(settings, book, f"http://{shown}:{port}", backend), flush=True)
+        print(banner(settings, book, _url(sockets[0]), backend), flush=True)
 
     original_startup = server.startup
 
@@ -391,6 +432,62 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     return 0 if server.started else 1
 
 
+def _serve_workers(
+    settings: Settings, book: ScenarioBook, backend: str, options: dict[str, Any]
+) -> int:
+    """Several uvicorn processes on one socket, each building its app from IPMOCK_*;
+    the banner once every worker answers."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    class Workers(Multiprocess):
+        def init_processes(self) -> None:
+            super().init_processes()
+            timeout = self.config.timeout_worker_healthcheck * 6
+            if all(p.wait_until_ready(timeout, self.should_exit) for p in self.processes):
+                print(banner(settings, book, _url(sock), backend), flush=True)
+            else:
+                logging.getLogger("uvicorn.error").error("a worker did not start; stopping")
+                self.should_exit.set()
+
+    os.environ.update(settings.to_environ())
+    config = uvicorn.Config(
+        "mock_server.app:app_from_environ", factory=True, workers=settings.workers, **options
+    )
+    try:
+        sock = config.bind_socket()
+    except SystemExit:  # uvicorn has logged why (address in use, ...)
+        return 1
+    Workers(config, sockets=[sock]).run()
+    return 0
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _redacted(url: str) -> str:
+    """A store URL fit for the banner: any password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _check_redis(url: str) -> None:
+    """Fail at start, clearly, when the Redis store cannot be reached."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
+            client.ping()
+    except (redis.RedisError, ValueError) as exc:
+        raise UsageError(f"--store {_redacted(url)}: cannot use this Redis: {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -402,7 +499,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     if args.command == "serve":
-        return serve(settings_from(args, base), args)
+        try:
+            settings = settings_from(args, base)
+        except ValueError as exc:
+            parser.error(str(exc))
+        return serve(settings, args)
     if args.command == "verify":
         from contract_tests.verify import verify
 
