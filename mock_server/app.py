@@ -281,9 +281,17 @@ def create_app(
         queue, journal = shared.queue, shared.journal
         clock.shared = shared.clock_offset
     images = ImageCache()
+    if settings.backend == "workers" and generator is None:
+        from mock_server.work_queue import QueuedGenerator, WorkQueue
+
+        generator = QueuedGenerator(WorkQueue(shared.store), PlaceholderGenerator(images))
+    generating = settings.backend != "mock"
     state = MockState(
         settings=settings,
-        book=book or load_book(settings.config, seed=settings.seed, chaos=settings.chaos),
+        book=book
+        or load_book(
+            settings.config, seed=settings.seed, chaos=settings.chaos, generating=generating
+        ),
         store=store or MemoryStore(settings.max_jobs),
         queue=queue,
         clock=clock,

@@ -8,11 +8,11 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mock_server.clock import Clock
@@ -21,6 +21,9 @@ from mock_server.faults import quiet_drops
 from mock_server.generators import Generator
 from mock_server.scenarios import TEST_KEY_PREFIX, ScenarioBook
 from mock_server.settings import Secret, Settings
+
+if TYPE_CHECKING:
+    from reference_impl.server import DiffusersGenerator
 
 DESCRIPTION = """\
 ipmock: a local stand-in for the ImagePipeline SDXL text-to-image API (with IP-Adapters).
@@ -150,43 +153,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     real.add_argument(
         "--backend",
-        choices=["mock", "diffusers"],
-        default="mock",
+        choices=["mock", "diffusers", "workers"],
         help="mock: labelled placeholder images (default); diffusers: generate with "
-        "SDXL + IP-Adapters, each job PENDING while the model works",
+        "SDXL + IP-Adapters in this process, each job PENDING while the model works; "
+        "workers: put each job on the --store Redis for `ipmock worker` processes",
     )
-    real.add_argument(
-        "--model-dir", type=Path, metavar="DIR", help="SDXL in diffusers' layout (local folder)"
+    _add_model_options(real)
+    worker = commands.add_parser(
+        "worker",
+        help="generate the jobs of `ipmock serve --backend workers` (one per GPU)",
+        description="Take jobs from the Redis store that `ipmock serve --store URL --backend "
+        "workers` fills, generate them, store the images beside the job. At least once: a "
+        "worker that dies leaves its job to another after --lease seconds; a job is settled "
+        "once. Without a model option the images are placeholders (tests, demos).",
     )
-    real.add_argument(
-        "--ip-adapter-dir",
-        type=Path,
-        metavar="DIR",
-        help="IP-Adapters in h94/IP-Adapter's layout (local folder)",
+    worker.add_argument("--store", required=True, metavar="URL", help="redis://HOST:PORT/DB")
+    worker.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a silent worker keeps its job before another takes it over (default 30)",
     )
-    real.add_argument(
-        "--random-weights",
-        choices=["tiny", "full"],
-        help="instead of --model-dir: build SDXL + IP-Adapters with random weights "
-        "(tiny: seconds, for CPU tests; full: real sizes, for GPU timing)",
+    worker.add_argument("--name", help="this worker's name in Redis (default HOST-PID)")
+    worker.add_argument(
+        "--placeholder-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with placeholder images: pretend each job takes this long (default 0)",
     )
-    real.add_argument(
-        "--weights-cache",
-        type=Path,
-        metavar="DIR",
-        default=DEFAULT_WEIGHTS_CACHE,
-        help="where --random-weights builds (reused when built before; "
-        "default ~/.cache/ipmock/weights)",
+    worker.add_argument(
+        "--log-level", choices=["error", "warning", "info", "debug"], default="info"
     )
-    real.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    real.add_argument(
-        "--allow-image-network",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="let ip_adapter_image URLs reach this network, otherwise refused as "
-        "private (repeatable; e.g. 127.0.0.0/8 in tests)",
-    )
+    _add_model_options(worker.add_argument_group("real images (needs the gpu extra)"))
     verify = commands.add_parser(
         "verify",
         help="check a server (this mock, the reference, the real API) against the contract",
@@ -256,6 +256,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_model_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--model-dir", type=Path, metavar="DIR", help="SDXL in diffusers' layout (local folder)"
+    )
+    group.add_argument(
+        "--ip-adapter-dir",
+        type=Path,
+        metavar="DIR",
+        help="IP-Adapters in h94/IP-Adapter's layout (local folder)",
+    )
+    group.add_argument(
+        "--random-weights",
+        choices=["tiny", "full"],
+        help="instead of --model-dir: build SDXL + IP-Adapters with random weights "
+        "(tiny: seconds, for CPU tests; full: real sizes, for GPU timing)",
+    )
+    group.add_argument(
+        "--weights-cache",
+        type=Path,
+        metavar="DIR",
+        default=DEFAULT_WEIGHTS_CACHE,
+        help="where --random-weights builds (reused when built before; "
+        "default ~/.cache/ipmock/weights)",
+    )
+    group.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    group.add_argument(
+        "--allow-image-network",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="let ip_adapter_image URLs reach this network, otherwise refused as "
+        "private (repeatable; e.g. 127.0.0.0/8 in tests)",
+    )
+
+
 def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
     overrides = {
         "host": args.host,
@@ -271,6 +306,7 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
         "max_in_flight": args.max_in_flight,
         "store": args.store,
         "workers": args.workers,
+        "backend": args.backend,
         "job_ttl": args.job_ttl,
         "url_ttl": args.url_ttl,
         "log_level": args.log_level,
@@ -301,34 +337,51 @@ def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "moc
     )
 
 
-def _check_backend(args: argparse.Namespace) -> None:
-    if args.backend == "mock":
-        for option in ("model_dir", "ip_adapter_dir", "random_weights"):
-            if getattr(args, option) is not None:
-                flag = "--" + option.replace("_", "-")
-                raise UsageError(f"{flag} needs --backend diffusers")
-        return
+def _names_a_model(args: argparse.Namespace, *, required: bool, user: str) -> bool:
+    """Whether the model options name a model; UsageError when they cannot work."""
+    given = [
+        "--" + option.replace("_", "-")
+        for option in ("model_dir", "ip_adapter_dir", "random_weights")
+        if getattr(args, option) is not None
+    ]
+    if not given:
+        if required:
+            raise UsageError(
+                f"{user} needs a model: --model-dir DIR (SDXL, diffusers layout) and "
+                "--ip-adapter-dir DIR (h94/IP-Adapter layout), or --random-weights tiny|full"
+            )
+        return False
     missing = [name for name in GPU_EXTRA if importlib.util.find_spec(name) is None]
     if missing:
         raise UsageError(
-            f"--backend diffusers needs {', '.join(missing)}: install the gpu extra "
+            f"{given[0]} needs {', '.join(missing)}: install the gpu extra "
             f'(pip install ".[gpu]" or pip install "ipmock[gpu]")'
         )
     if args.random_weights is not None:
         if args.model_dir is not None or args.ip_adapter_dir is not None:
             raise UsageError("give either --random-weights or --model-dir/--ip-adapter-dir")
-        return
+        return True
     if args.model_dir is None or args.ip_adapter_dir is None:
-        raise UsageError(
-            "--backend diffusers needs a model: --model-dir DIR (SDXL, diffusers layout) and "
-            "--ip-adapter-dir DIR (h94/IP-Adapter layout), or --random-weights tiny|full"
-        )
+        raise UsageError(f"{user} needs both --model-dir and --ip-adapter-dir")
     for flag, path in (("--model-dir", args.model_dir), ("--ip-adapter-dir", args.ip_adapter_dir)):
         if not path.is_dir():
             raise UsageError(f"{flag} {path} is not a folder")
+    return True
 
 
-def _diffusers_generator(args: argparse.Namespace, clock: Clock) -> tuple[Generator, str]:
+def _allowed_networks(args: argparse.Namespace) -> None:
+    """Check and normalise --allow-image-network (UsageError naming the bad one)."""
+    try:
+        args.allow_image_network = [
+            str(ip_network(n, strict=False)) for n in args.allow_image_network
+        ]
+    except ValueError as exc:
+        raise UsageError(f"--allow-image-network: {exc}") from None
+
+
+def _diffusers_generator(
+    args: argparse.Namespace, clock: Clock
+) -> tuple[DiffusersGenerator, str]:
     """Load the model (building random weights first if asked); the backend's generator."""
     import torch
 
@@ -366,24 +419,30 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     from mock_server.app import create_app
 
     args = args or build_parser().parse_args(["serve"])
-    diffusers = args.backend == "diffusers"
+    diffusers = settings.backend == "diffusers"
     try:
-        _check_backend(args)
+        if _names_a_model(args, required=diffusers, user="--backend diffusers") and not diffusers:
+            raise UsageError(
+                "the model options need --backend diffusers "
+                "(with --backend workers they go to `ipmock worker`)"
+            )
+        _allowed_networks(args)
         book = load_book(
-            settings.config, seed=settings.seed, chaos=settings.chaos, generating=diffusers
+            settings.config,
+            seed=settings.seed,
+            chaos=settings.chaos,
+            generating=settings.backend != "mock",
         )
-        networks = [ip_network(n, strict=False) for n in args.allow_image_network]
     except (ConfigError, UsageError) as exc:
         print(f"ipmock: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:
-        print(f"ipmock: --allow-image-network: {exc}", file=sys.stderr)
-        return 2
     clock = Clock()
     generator: Generator | None = None
-    backend = "mock (labelled placeholder images)"
+    backend = {
+        "mock": "mock (labelled placeholder images)",
+        "workers": "workers (jobs wait in the store for `ipmock worker` processes)",
+    }.get(settings.backend, settings.backend)
     if diffusers:
-        args.allow_image_network = [str(n) for n in networks]
         try:
             generator, backend = _diffusers_generator(args, clock)
         except Exception as exc:
@@ -405,13 +464,6 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         "http": "mock_server.connection:RawConnectionProtocol",  # socket faults need it
     }
     if settings.workers > 1:
-        if diffusers:
-            print(
-                "ipmock: --workers needs --backend mock: one process owns the model "
-                "(several GPU processes: `ipmock worker`, README: Sharing one mock)",
-                file=sys.stderr,
-            )
-            return 2
         return _serve_workers(settings, book, backend, options)
     app = create_app(settings, book=book, clock=clock, generator=generator)
     server = uvicorn.Server(uvicorn.Config(app, **options))
@@ -430,6 +482,64 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     server.startup = startup  # type: ignore[method-assign]
     server.run()
     return 0 if server.started else 1
+
+
+def work(args: argparse.Namespace) -> int:
+    """``ipmock worker``: generate the store's jobs until SIGINT/SIGTERM (the job in hand
+    is finished first)."""
+    import asyncio
+    import signal
+
+    from mock_server.generators import PlaceholderGenerator
+    from mock_server.images import RenderedImage
+    from mock_server.jobs import Job
+    from mock_server.work_queue import run_worker
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="ipmock worker: %(message)s", stream=sys.stdout
+    )
+    try:
+        Settings(store=args.store)
+        if args.store == "memory":
+            raise UsageError("--store must be the redis:// URL that `ipmock serve` uses")
+        _check_redis(args.store)
+        model = _names_a_model(args, required=False, user="ipmock worker")
+        _allowed_networks(args)
+    except (UsageError, ValueError) as exc:
+        print(f"ipmock: {exc}", file=sys.stderr)
+        return 2
+    describe: Callable[[BaseException], str] = lambda exc: f"generation failed: {exc}"  # noqa: E731
+    if model:
+        from reference_impl.server import failure_message
+
+        try:
+            generator, what = _diffusers_generator(args, Clock())
+        except Exception as exc:
+            print(f"ipmock: cannot load the model: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        render: Callable[[Job], Awaitable[list[RenderedImage]]] = generator.render
+        describe = failure_message
+    else:
+        placeholders = PlaceholderGenerator()
+        what = "placeholder images"
+
+        async def render(job: Job) -> list[RenderedImage]:
+            await asyncio.sleep(args.placeholder_seconds)
+            return [await placeholders.image(job, i) for i in range(job.samples)]
+
+    print(f"ipmock worker: {what}, jobs from {_redacted(args.store)}", flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await run_worker(
+            args.store, render, describe_failure=describe, consumer=args.name,
+            lease=args.lease, stop=stop,
+        )  # fmt: skip
+
+    asyncio.run(main())
+    return 0
 
 
 def _serve_workers(
@@ -504,6 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
         return serve(settings, args)
+    if args.command == "worker":
+        return work(args)
     if args.command == "verify":
         from contract_tests.verify import verify
 

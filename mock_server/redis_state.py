@@ -99,17 +99,17 @@ class RedisStore:
         self._add = client.register_script(_ADD)
         self._save = client.register_script(_SAVE)
 
-    def _key(self, job_id: str) -> str:
+    def job_key(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
 
-    def _in_flight_key(self, owner: str) -> str:
+    def in_flight_key(self, owner: str) -> str:
         return f"{self.prefix}inflight:{owner}"
 
     @_unavailable
     async def add(self, job: Job, *, max_in_flight: int = 0) -> bool:
         keep_ms = max(1, int((job.forget_at - job.created_at) * 1000))
         added = await self._add(
-            keys=[self._key(job.id), self._in_flight_key(job.owner)],
+            keys=[self.job_key(job.id), self.in_flight_key(job.owner)],
             args=[
                 json.dumps(job.to_json()), keep_ms, max_in_flight, job.created_at,
                 job.expires_at, job.id, "1" if job.state == "PENDING" else "0",
@@ -119,7 +119,7 @@ class RedisStore:
 
     @_unavailable
     async def get(self, job_id: str) -> Job | None:
-        raw = await self.client.get(self._key(job_id))
+        raw = await self.client.get(self.job_key(job_id))
         return None if raw is None else Job.from_json(json.loads(raw))
 
     async def save(self, job: Job) -> None:
@@ -131,14 +131,14 @@ class RedisStore:
     @_unavailable
     async def _write(self, job: Job, *, only_if_pending: bool) -> bool:
         written = await self._save(
-            keys=[self._key(job.id), self._in_flight_key(job.owner)],
+            keys=[self.job_key(job.id), self.in_flight_key(job.owner)],
             args=[json.dumps(job.to_json()), job.id, job.state, "1" if only_if_pending else "0"],
         )
         return bool(written)
 
     @_unavailable
     async def jobs(self) -> list[Job]:
-        keys = [k async for k in self.client.scan_iter(match=self._key("*"), count=1000)]
+        keys = [k async for k in self.client.scan_iter(match=self.job_key("*"), count=1000)]
         found: list[Job] = []
         for start in range(0, len(keys), 500):
             values = await self.client.mget(keys[start : start + 500])

@@ -56,6 +56,9 @@ class Settings:
     """Where state lives: "memory" (this process) or a redis:// URL shared by workers."""
     workers: int = 1
     """Server processes (more than one needs a shared store)."""
+    backend: str = "mock"
+    """What makes images: "mock" (placeholders), "diffusers" (a model in this process) or
+    "workers" (``ipmock worker`` processes taking jobs from the Redis store)."""
     journal_size: int = 1000
     log_level: str = "info"
 
@@ -71,6 +74,18 @@ class Settings:
             raise ValueError(
                 "several workers need a shared store: add --store redis://HOST:PORT/DB "
                 "(each worker would otherwise know only its own jobs)"
+            )
+        if self.backend not in ("mock", "diffusers", "workers"):
+            raise ValueError(f"backend must be mock, diffusers or workers, got {self.backend!r}")
+        if self.backend == "workers" and self.store == "memory":
+            raise ValueError(
+                "--backend workers needs --store redis://HOST:PORT/DB: the workers take "
+                "jobs from that Redis"
+            )
+        if self.backend == "diffusers" and self.workers > 1:
+            raise ValueError(
+                "--workers needs --backend mock or workers: one process owns the model "
+                "(for several GPUs, run `ipmock worker` processes with --backend workers)"
             )
         if self.max_in_flight < 0:
             raise ValueError(f"max_in_flight must be 0 (no cap) or more, got {self.max_in_flight}")
@@ -140,6 +155,7 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "max_in_flight": int,
     "store": str,
     "workers": int,
+    "backend": str,
     "journal_size": int,
     "log_level": str,
 }

@@ -173,24 +173,30 @@ class DiffusersGenerator:
             finally:
                 queue.task_done()
 
+    async def render(self, job: Job) -> list[RenderedImage]:
+        """The job's images, made by the model (the input images fetched first); raises
+        on any failure (``failure_message`` words it for the client)."""
+        started = time.perf_counter()
+        request = replace(GenerationRequest.from_body(job.request), seed=job.seed)
+        images = await self._fetch(request)
+        pipeline = await asyncio.to_thread(self.load)
+        pngs = await asyncio.to_thread(self._generate, pipeline, request, images)
+        log.info(
+            "job %s: %d image(s) of %dx%d, %d steps, in %.2f s",
+            job.id, request.samples, request.width, request.height,
+            request.num_inference_steps, time.perf_counter() - started,
+        )  # fmt: skip
+        return pngs
+
     async def _run(self, work: _Work) -> None:
         job = work.job
-        started = time.perf_counter()
         try:
-            request = replace(GenerationRequest.from_body(job.request), seed=job.seed)
-            images = await self._fetch(request)
-            pipeline = await asyncio.to_thread(self.load)
-            pngs = await asyncio.to_thread(self._generate, pipeline, request, images)
+            pngs = await self.render(job)
         except Exception as exc:
             log.warning("job %s failed: %s", job.id, exc)
             await self._settle(work, error=failure_message(exc))
         else:
             self._keep(job.id, pngs)
-            log.info(
-                "job %s: %d image(s) of %dx%d, %d steps, in %.2f s",
-                job.id, request.samples, request.width, request.height,
-                request.num_inference_steps, time.perf_counter() - started,
-            )  # fmt: skip
             await self._settle(work, error=None)
         finally:
             self.generated += 1
