@@ -150,8 +150,9 @@ def served(name: str, command: Sequence[str], port: int) -> Iterator[str]:
 def ipmock_command(port: int) -> list[str]:
     script = Path(sys.executable).parent / "ipmock"
     launcher = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server.cli"]
+    # No in-flight cap: the submit workload never polls its jobs (they stay PENDING).
     return [*launcher, "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning"]  # fmt: skip
+            "--log-level", "warning", "--max-in-flight", "0"]  # fmt: skip
 
 
 def baseline_command(port: int) -> list[str]:
