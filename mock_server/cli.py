@@ -257,18 +257,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_model_options(group: argparse._ArgumentGroup) -> None:
+    """The model options; each defaults to its IPMOCK_* variable (IPMOCK_MODEL_DIR, ...)."""
+    env = os.environ.get
+
+    def path(name: str) -> Path | None:
+        return Path(os.environ[name]) if os.environ.get(name) else None
+
     group.add_argument(
-        "--model-dir", type=Path, metavar="DIR", help="SDXL in diffusers' layout (local folder)"
+        "--model-dir",
+        type=Path,
+        default=path("IPMOCK_MODEL_DIR"),
+        metavar="DIR",
+        help="SDXL in diffusers' layout (local folder)",
     )
     group.add_argument(
         "--ip-adapter-dir",
         type=Path,
+        default=path("IPMOCK_IP_ADAPTER_DIR"),
         metavar="DIR",
         help="IP-Adapters in h94/IP-Adapter's layout (local folder)",
     )
     group.add_argument(
         "--random-weights",
         choices=["tiny", "full"],
+        default=env("IPMOCK_RANDOM_WEIGHTS") or None,
         help="instead of --model-dir: build SDXL + IP-Adapters with random weights "
         "(tiny: seconds, for CPU tests; full: real sizes, for GPU timing)",
     )
@@ -276,15 +288,19 @@ def _add_model_options(group: argparse._ArgumentGroup) -> None:
         "--weights-cache",
         type=Path,
         metavar="DIR",
-        default=DEFAULT_WEIGHTS_CACHE,
+        default=path("IPMOCK_WEIGHTS_CACHE") or DEFAULT_WEIGHTS_CACHE,
         help="where --random-weights builds (reused when built before; "
         "default ~/.cache/ipmock/weights)",
     )
-    group.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    group.add_argument(
+        "--device",
+        default=env("IPMOCK_DEVICE") or None,
+        help="torch device (default: cuda if available, else cpu)",
+    )
     group.add_argument(
         "--allow-image-network",
         action="append",
-        default=[],
+        default=[n for n in env("IPMOCK_ALLOW_IMAGE_NETWORK", "").split(",") if n.strip()],
         metavar="CIDR",
         help="let ip_adapter_image URLs reach this network, otherwise refused as "
         "private (repeatable; e.g. 127.0.0.0/8 in tests)",
@@ -337,13 +353,20 @@ def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "moc
     )
 
 
-def _names_a_model(args: argparse.Namespace, *, required: bool, user: str) -> bool:
+def _names_a_model(
+    args: argparse.Namespace, *, required: bool, user: str, allowed: bool = True
+) -> bool:
     """Whether the model options name a model; UsageError when they cannot work."""
     given = [
         "--" + option.replace("_", "-")
         for option in ("model_dir", "ip_adapter_dir", "random_weights")
         if getattr(args, option) is not None
     ]
+    if given and not allowed:
+        raise UsageError(
+            f"{given[0]} needs --backend diffusers "
+            "(with --backend workers the model options go to `ipmock worker`)"
+        )
     if not given:
         if required:
             raise UsageError(
@@ -358,6 +381,8 @@ def _names_a_model(args: argparse.Namespace, *, required: bool, user: str) -> bo
             f'(pip install ".[gpu]" or pip install "ipmock[gpu]")'
         )
     if args.random_weights is not None:
+        if args.random_weights not in ("tiny", "full"):
+            raise UsageError(f"--random-weights must be tiny or full, got {args.random_weights!r}")
         if args.model_dir is not None or args.ip_adapter_dir is not None:
             raise UsageError("give either --random-weights or --model-dir/--ip-adapter-dir")
         return True
@@ -421,11 +446,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     args = args or build_parser().parse_args(["serve"])
     diffusers = settings.backend == "diffusers"
     try:
-        if _names_a_model(args, required=diffusers, user="--backend diffusers") and not diffusers:
-            raise UsageError(
-                "the model options need --backend diffusers "
-                "(with --backend workers they go to `ipmock worker`)"
-            )
+        _names_a_model(args, required=diffusers, allowed=diffusers, user="--backend diffusers")
         _allowed_networks(args)
         book = load_book(
             settings.config,

@@ -62,9 +62,32 @@ def test_command_line_wins_over_environment() -> None:
     )
 
 
+def test_settings_travel_to_worker_processes_through_the_environment() -> None:
+    settings = Settings(
+        api_keys=(Secret("a"), Secret("b")), admin_token=Secret("t"), config=Path("x.toml"),
+        chaos=True, seed=3, store="redis://h:1/0", workers=2, backend="workers",
+    )  # fmt: skip
+    assert Settings.from_environ(settings.to_environ()) == settings
+
+
+def test_model_options_default_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IPMOCK_MODEL_DIR", "/models/sdxl")
+    monkeypatch.setenv("IPMOCK_DEVICE", "cuda:1")
+    monkeypatch.setenv("IPMOCK_ALLOW_IMAGE_NETWORK", "127.0.0.0/8,::1/128")
+    args = build_parser().parse_args(["worker", "--store", "redis://h/0"])
+    assert (args.model_dir, args.device) == (Path("/models/sdxl"), "cuda:1")
+    assert args.allow_image_network == ["127.0.0.0/8", "::1/128"]
+    args = build_parser().parse_args(["serve", "--device", "cpu"])
+    assert args.device == "cpu"  # the command line wins
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
+        (["serve", "--workers", "2"], "several workers need a shared store"),
+        (["serve", "--store", "mysql://db/"], "store must be memory or a Redis URL"),
+        (["serve", "--backend", "workers"], "--backend workers needs --store redis://"),
+        (["serve", "--max-in-flight", "-1"], "max_in_flight must be 0 (no cap) or more"),
         (["serve", "--port", "70000"], "port must be from 0 to 65535"),
         (["serve", "--config", "/no/such/file.toml"], "does not exist"),
         (["serve", "--log-level", "loud"], "invalid choice"),
