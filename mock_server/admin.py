@@ -1,4 +1,4 @@
-"""The admin API under /__mock/: reset, scenario queue, clock, journal, jobs.
+"""The admin API under /__mock/: reset, scenario queue, clock, journal, jobs, generation.
 
 Open to loopback clients only, unless an admin token is set: then every admin call
 must carry it in X-Ipmock-Admin-Token, from wherever it comes.
@@ -151,6 +151,12 @@ async def job(request: Request) -> Response:
     return JSONResponse(found.to_json())
 
 
+async def generation(request: Request) -> Response:
+    """GET: how many jobs the generator has yet to settle (queued or running)."""
+    state = _guard(request)
+    return JSONResponse({"waiting": await state.generator.waiting()})
+
+
 def admin_routes() -> list[BaseRoute]:
     return [
         Route("/__mock/reset", reset, methods=["POST"]),
@@ -160,4 +166,5 @@ def admin_routes() -> list[BaseRoute]:
         Route("/__mock/journal", journal, methods=["GET", "DELETE"]),
         Route("/__mock/jobs", jobs, methods=["GET"]),
         Route("/__mock/jobs/{id}", job, methods=["GET"]),
+        Route("/__mock/generation", generation, methods=["GET"]),
     ]

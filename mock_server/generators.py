@@ -35,6 +35,10 @@ class Generator(Protocol):
         """The PNG (and its ETag) of sample ``sample`` of a job in SUCCESS."""
         ...
 
+    async def waiting(self) -> int:
+        """Jobs given to the generator and not yet settled (queued or running)."""
+        ...
+
 
 def placeholder_spec(job: Job, sample: int) -> ImageSpec:
     return ImageSpec(
@@ -59,3 +63,6 @@ class PlaceholderGenerator:
 
     async def image(self, job: Job, sample: int) -> RenderedImage:
         return await self.images.get(placeholder_spec(job, sample))
+
+    async def waiting(self) -> int:
+        return 0

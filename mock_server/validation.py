@@ -304,8 +304,37 @@ def _schema_errors(body: Mapping[str, Any]) -> list[FieldError]:
     Errors from the top-level allOf (the adapter rules, one if/then per adapter count)
     are left out: the cross-field rules say the same about the fields concerned, better.
     """
-    explained = sorted(_validator().iter_errors(body), key=_path_key)
-    return _unique([_explain(e) for e in explained if list(e.schema_path)[:1] != ["allOf"]])
+    keep = _explained_items()
+    cut = {k: v[:keep] for k, v in body.items() if isinstance(v, list) and len(v) > keep}
+    explained = sorted(_validator().iter_errors({**body, **cut}), key=_path_key)
+    errors = _unique([_explain(e) for e in explained if list(e.schema_path)[:1] != ["allOf"]])
+    return [_uncut(e, body[e.field]) if e.field in cut else e for e in errors]
+
+
+@cache
+def _explained_items() -> int:
+    """How many items of an array the Python validator explains: more than any maxItems
+    of the schema, so a too-long array is still too long, and a 100,000-item array costs
+    what a short one does (explaining every item took seconds, and as many errors)."""
+    limits: list[int] = []
+    stack: list[Any] = [_schema()]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("maxItems"), int):
+                limits.append(node["maxItems"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return max([16, *limits]) + 1
+
+
+def _uncut(error: FieldError, value: Any) -> FieldError:
+    """An error about a whole array, told with the array sent, not the cut one."""
+    if error.value is None:
+        return error
+    message = f"{error.field} must be {error.allowed}, got {_show(value)}"
+    return FieldError(error.field, message, error.allowed, value)
 
 
 def _compiled_errors(body: Mapping[str, Any]) -> list[FieldError]:
@@ -560,9 +589,12 @@ def _model_id(
 
 
 def _prompt_tokens(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
+    """A warning for each prompt past the token limit; prompts the schema refuses as too
+    long are not counted (the BPE is quadratic in a run of emoji: a megabyte takes minutes)."""
     for name in ("prompt", "negative_prompt"):
         text = body.get(name)
-        if isinstance(text, str) and text:
+        longest = _properties().get(name, {}).get("maxLength")
+        if isinstance(text, str) and text and (longest is None or len(text) <= longest):
             n = count_tokens(text)
             if n > PROMPT_TOKEN_LIMIT:
                 warnings.append(

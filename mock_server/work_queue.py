@@ -162,6 +162,9 @@ class QueuedGenerator:
             raise ApiError(410, "expired", "this image is no longer kept by the server")
         return RenderedImage(png, '"' + hashlib.sha256(png).hexdigest()[:32] + '"')
 
+    async def waiting(self) -> int:
+        return await self.queue.waiting()
+
 
 def default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"

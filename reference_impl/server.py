@@ -107,6 +107,7 @@ class DiffusersGenerator:
         self._image_bytes = 0
         self._queue: asyncio.Queue[_Work] | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._running = 0
 
     # --- The model --------------------------------------------------------------------
 
@@ -144,10 +145,9 @@ class DiffusersGenerator:
         self._images.move_to_end(job.id)
         return images[sample]
 
-    @property
-    def pending(self) -> int:
-        """Jobs waiting for the worker (the running one not counted)."""
-        return 0 if self._queue is None else self._queue.qsize()
+    async def waiting(self) -> int:
+        """Jobs queued or running."""
+        return 0 if self._queue is None else self._queue.qsize() + self._running
 
     async def idle(self) -> None:
         """Wait until every queued job has been settled."""
@@ -166,11 +166,13 @@ class DiffusersGenerator:
     async def _work(self, queue: asyncio.Queue[_Work]) -> None:
         while True:
             work = await queue.get()
+            self._running = 1
             try:
                 await self._run(work)
             except Exception:  # never let one job stop the worker
                 log.exception("settling job %s failed", work.job.id)
             finally:
+                self._running = 0
                 queue.task_done()
 
     async def render(self, job: Job) -> list[RenderedImage]:

@@ -197,6 +197,7 @@ async def test_one_job_at_a_time_and_a_failure_does_not_stop_the_queue(
     last = await submit(client, {**BODY, "samples": 1, "seed": 9})
     await anyio.sleep(0.2)
     assert gate.calls == 1, "the later jobs wait for the first"
+    assert (await client.get("/__mock/generation")).json() == {"waiting": 4}
     gate.open.set()
 
     failed = await settled(client, bad["id"])
@@ -212,6 +213,7 @@ async def test_one_job_at_a_time_and_a_failure_does_not_stop_the_queue(
     assert gate.most_at_once == 1
     assert gate.calls == 2, "bad inputs fail before the model runs"
     assert generator.generated == 4
+    assert (await client.get("/__mock/generation")).json() == {"waiting": 0}
 
 
 @pytest.mark.anyio

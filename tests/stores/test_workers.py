@@ -111,10 +111,12 @@ def test_a_job_stays_pending_while_its_worker_works(
     client, workers = served
     job_id = client.post(SUBMIT, json=BODY).json()["id"]
     assert client.get(f"{SUBMIT}/status/{job_id}").json()["status"] == "PENDING"  # no worker
+    assert client.get("/__mock/generation").json() == {"waiting": 1}
     workers.start("slow", "--placeholder-seconds", "2")
     workers.wait_for("slow", f"taking job {job_id}")
     assert client.get(f"{SUBMIT}/status/{job_id}").json()["status"] == "PENDING"
     assert poll_until_final(client, job_id)["status"] == "SUCCESS"
+    assert client.get("/__mock/generation").json() == {"waiting": 0}
 
 
 def test_a_killed_workers_job_is_taken_over(served: tuple[httpx.Client, Workers]) -> None:
