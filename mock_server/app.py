@@ -20,7 +20,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -81,10 +81,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise too_large
+    try:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise too_large
+    except ClientDisconnect:  # nobody is left to read an answer; no alarm either
+        raise ApiError(
+            400, "invalid_request", "the client closed the connection before the body ended"
+        ) from None
     return bytes(body)
 
 
@@ -148,7 +153,7 @@ async def submit(request: Request) -> Response:
         id=new_job_id(),
         owner=key_fingerprint(key),
         scenario=scenario,
-        request=dict(generation.body),
+        request=generation.documented_body(),
         seed=generation.seed if generation.seed >= 0 else state.seeds.randrange(2**32),
         created_at=now,
         expires_at=now + ttl,

@@ -407,35 +407,18 @@ def _allowed_networks(args: argparse.Namespace) -> None:
 def _diffusers_generator(
     args: argparse.Namespace, clock: Clock
 ) -> tuple[DiffusersGenerator, str]:
-    """Load the model (building random weights first if asked); the backend's generator."""
-    import torch
+    """The reference generator for the model options, its model loaded."""
+    from reference_impl.server import load_generator
 
-    from reference_impl.build import build_random_model_dir
-    from reference_impl.server import DiffusersGenerator
-
-    progress = logging.getLogger("ipmock.reference")
-    if not progress.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("ipmock: %(message)s"))
-        progress.addHandler(handler)
-        progress.setLevel(logging.INFO)
-        progress.propagate = False
-    model_dir, ip_adapter_dir = args.model_dir, args.ip_adapter_dir
-    if args.random_weights is not None:
-        folder = args.weights_cache.expanduser() / args.random_weights
-        progress.info("random %s weights in %s (built once) ...", args.random_weights, folder)
-        dirs = build_random_model_dir(args.random_weights, folder)
-        model_dir, ip_adapter_dir = dirs.model_dir, dirs.ip_adapter_dir
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    generator = DiffusersGenerator(
-        model_dir,
-        ip_adapter_dir,
-        device=device,
-        clock=clock,
+    return load_generator(
+        model_dir=args.model_dir,
+        ip_adapter_dir=args.ip_adapter_dir,
+        random_weights=args.random_weights,
+        weights_cache=args.weights_cache,
+        device=args.device,
         allowed_networks=args.allow_image_network,
+        clock=clock,
     )
-    generator.load()
-    return generator, f"diffusers (SDXL + IP-Adapters from {model_dir}, on {device})"
 
 
 def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:

@@ -43,18 +43,21 @@ class JobStore(Protocol):
 
 
 class MemoryStore:
-    """Jobs in this process, bounded: beyond ``max_jobs`` the least recently used is
-    dropped, and a job is dropped once its ``forget_at`` has passed.
+    """Jobs in this process, bounded: beyond ``max_jobs`` jobs, or ``max_bytes`` of their
+    requests (data: URL images weigh megabytes), the least recently used is dropped; and a
+    job is dropped once its ``forget_at`` has passed.
 
     Reading a job (a poll) makes it recent, so jobs a client is polling survive a flood
     of new submits.
     """
 
-    def __init__(self, max_jobs: int = 10_000) -> None:
+    def __init__(self, max_jobs: int = 10_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         if max_jobs < 1:
             raise ValueError(f"max_jobs must be at least 1, got {max_jobs}")
-        self.max_jobs = max_jobs
+        self.max_jobs, self.max_bytes = max_jobs, max_bytes
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._weights: dict[str, int] = {}
+        self._bytes = 0
         self._forget: list[tuple[float, str]] = []  # a heap of (forget_at, job id)
         self._in_flight: dict[str, dict[str, float]] = {}  # owner -> {job id: expires_at}
 
@@ -65,12 +68,16 @@ class MemoryStore:
         if pending and max_in_flight > 0 and self._count_in_flight(job.owner, now) >= max_in_flight:
             return False
         self._jobs[job.id] = job
+        self._weights[job.id] = weight = _weight(job.request)
+        self._bytes += weight
         heapq.heappush(self._forget, (job.forget_at, job.id))
         if pending:
             self._in_flight.setdefault(job.owner, {})[job.id] = job.expires_at
-        while len(self._jobs) > self.max_jobs:
+        while len(self._jobs) > self.max_jobs or (
+            self._bytes > self.max_bytes and len(self._jobs) > 1
+        ):
             _, dropped = self._jobs.popitem(last=False)
-            self._not_in_flight(dropped)
+            self._forgotten(dropped)
         if len(self._forget) > 2 * self.max_jobs:  # entries of LRU-dropped jobs pile up
             self._forget = [(j.forget_at, j.id) for j in self._jobs.values()]
             heapq.heapify(self._forget)
@@ -103,6 +110,8 @@ class MemoryStore:
 
     async def clear(self) -> None:
         self._jobs.clear()
+        self._weights.clear()
+        self._bytes = 0
         self._forget.clear()
         self._in_flight.clear()
 
@@ -125,4 +134,19 @@ class MemoryStore:
             job = self._jobs.get(job_id)
             if job is not None and job.forget_at <= now:
                 del self._jobs[job_id]
-                self._not_in_flight(job)
+                self._forgotten(job)
+
+    def _forgotten(self, job: Job) -> None:
+        self._bytes -= self._weights.pop(job.id, 0)
+        self._not_in_flight(job)
+
+
+def _weight(request: object) -> int:
+    """Roughly the bytes a job's request holds: its strings, plus a fixed overhead."""
+    if isinstance(request, str):
+        return len(request)
+    if isinstance(request, dict):
+        return 512 + sum(len(k) + _weight(v) for k, v in request.items())
+    if isinstance(request, list):
+        return 8 + sum(_weight(v) for v in request)
+    return 8

@@ -107,6 +107,11 @@ class GenerationRequest:
             body=body,
         )
 
+    def documented_body(self) -> dict[str, Any]:
+        """The body without its unknown fields (each was a warning): what a job keeps."""
+        known = _properties()
+        return {name: value for name, value in self.body.items() if name in known}
+
 
 @dataclass(frozen=True)
 class Accepted:

@@ -355,3 +355,39 @@ async def test_configured_api_keys_refuse_others(
             assert (response.status_code, response.json()["error"]) == (401, "invalid API key")
         poll = await client.get(status_url("x" * 24), headers={"API-Key": "nope"})
         assert poll.status_code == 401
+
+
+async def test_a_job_keeps_only_the_documented_fields(client: httpx.AsyncClient) -> None:
+    submitted = await client.post(SUBMIT, json={**BODY, "x_huge": ["a" * 1000] * 100})
+    assert any("x_huge" in w for w in submitted.json()["warnings"])
+    job = (await client.get(f"/__mock/jobs/{submitted.json()['id']}")).json()
+    assert "x_huge" not in job["request"] and job["request"]["prompt"] == PROMPT
+
+
+async def test_a_body_cut_short_is_a_quiet_400(
+    make_client: Callable[..., httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"prompt": "a', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> object:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": SUBMIT, "raw_path": SUBMIT.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "headers": [(b"api-key", b"k"), (b"content-length", b"1000")],
+    }  # fmt: skip
+    async with make_client() as client:
+        await client._transport.app(scope, receive, send)  # type: ignore[attr-defined]
+    assert sent[0]["status"] == 400
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

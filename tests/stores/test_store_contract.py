@@ -188,6 +188,20 @@ async def test_the_memory_store_drops_the_least_recently_used() -> None:
     assert len(await store.jobs()) == 3
 
 
+async def test_the_memory_store_is_bounded_in_bytes_too() -> None:
+    store = MemoryStore(max_bytes=1_000_000)
+    heavy = [make_job() for _ in range(5)]
+    for job in heavy:
+        job.request["ip_adapter_image"] = "data:image/png;base64," + "A" * 300_000
+        await store.add(job)
+    kept = [j.id for j in await store.jobs()]
+    assert kept == [j.id for j in heavy[-3:]]  # 3 x 300 kB fit in 1 MB; 4 do not
+    await store.clear()
+    light = make_job()
+    await store.add(light)
+    assert await store.get(light.id) is light
+
+
 async def test_the_memory_store_forgets_jobs_past_forget_at() -> None:
     store = MemoryStore()
     old = make_job(ttl=10)  # forgotten at NOW + 20
