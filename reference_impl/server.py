@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -232,3 +233,40 @@ class DiffusersGenerator:
         job.error = error
         job.finished_at = self.clock.now()
         await work.store.finish(job)
+
+
+def load_generator(
+    *,
+    model_dir: Path | None,
+    ip_adapter_dir: Path | None,
+    random_weights: str | None,
+    weights_cache: Path,
+    device: str | None,
+    allowed_networks: Iterable[str],
+    clock: Clock,
+) -> tuple[DiffusersGenerator, str]:
+    """A generator with its model loaded (random weights built first if asked), and words
+    for the banner. Progress goes to stdout, prefixed ``ipmock:``."""
+    import torch
+
+    from reference_impl.build import build_random_model_dir
+
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("ipmock: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    if random_weights is not None:
+        folder = weights_cache.expanduser() / random_weights
+        log.info("random %s weights in %s (built once) ...", random_weights, folder)
+        dirs = build_random_model_dir(random_weights, folder)  # type: ignore[arg-type]
+        model_dir, ip_adapter_dir = dirs.model_dir, dirs.ip_adapter_dir
+    if model_dir is None or ip_adapter_dir is None:
+        raise ValueError("a model needs both folders, or random weights")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    generator = DiffusersGenerator(
+        model_dir, ip_adapter_dir, device=device, clock=clock, allowed_networks=allowed_networks
+    )
+    generator.load()
+    return generator, f"diffusers (SDXL + IP-Adapters from {model_dir}, on {device})"
