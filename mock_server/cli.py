@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--chaos",
         action="store_true",
         default=None,
-        help="pick scenarios at random (seeded) when nothing else picks one",
+        help="pick scenarios at random (seeded) when nothing else picks one, and fault "
+        "about 1 status request in 10 (429, 503, 500, delays, broken connections)",
     )
     serve.add_argument(
         "--public-url",
