@@ -8,6 +8,7 @@ FAILURE body by one handler.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import logging
 import random
@@ -19,10 +20,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server import contract, faults
 from mock_server.admin import admin_routes
@@ -260,6 +261,54 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return ApiError(500, "server_error", "internal error in the mock server").response()
 
 
+class _HotRoutes:
+    """Submit and poll go straight to their endpoints; everything else through the
+    Starlette stack (``rest``). Errors get the same handlers as in the stack."""
+
+    _STATUS_PREFIX = STATUS_PATH.split("{")[0]
+
+    def __init__(self, rest: ASGIApp, app: Starlette) -> None:
+        self.rest, self.starlette = rest, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path, method = scope["path"], scope["method"]
+            endpoint = None
+            if path == SUBMIT_PATH and method == "POST":
+                endpoint, params = submit, {}
+            elif method == "GET" and path.startswith(self._STATUS_PREFIX):
+                job_id = path[len(self._STATUS_PREFIX) :]
+                if job_id and "/" not in job_id:
+                    endpoint, params = status, {"id": job_id}
+            if endpoint is not None:
+                scope["app"] = self.starlette
+                scope["path_params"] = params
+                request = Request(scope, receive)
+                try:
+                    response = await endpoint(request)
+                except ApiError as exc:
+                    response = exc.response()
+                except StoreUnavailable as exc:
+                    response = await _store_unavailable(request, exc)
+                except faults.ConnectionDropped:
+                    raise
+                except Exception as exc:
+                    await (await _unexpected(request, exc))(scope, receive, send)
+                    raise
+                await response(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
+
+
+class _Starlette(Starlette):
+    """Starlette with the journal outermost and the hot routes dispatched directly."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        state: MockState = self.state.mock
+        stack = _HotRoutes(super().build_middleware_stack(), self)
+        return JournalMiddleware(stack, journal=state.journal, clock=state.clock)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -310,10 +359,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What start-up made (schemas, the CLIP vocabulary, validators) lives as long as the
+        # process: keep it out of the cyclic collector, whose full passes stall requests.
+        gc.collect()
+        gc.freeze()
         yield
         await state.aclose()
 
-    app = Starlette(
+    app = _Starlette(
         routes=[
             Route(SUBMIT_PATH, submit, methods=["POST"]),
             Route(STATUS_PATH, status, methods=["GET"]),
@@ -321,7 +374,6 @@ def create_app(
             Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(),
         ],
-        middleware=[Middleware(JournalMiddleware, journal=state.journal, clock=clock)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

@@ -10,13 +10,11 @@ whitespace collapsed; the package lowercases) before encoding. SDXL's text encod
 from __future__ import annotations
 
 import html
-import re
-from functools import cache
+from functools import cache, lru_cache
 
 import instant_clip_tokenizer
 
 PROMPT_TOKEN_LIMIT = 75
-_WHITESPACE = re.compile(r"\s+")
 
 
 @cache
@@ -25,9 +23,12 @@ def _tokenizer() -> instant_clip_tokenizer.Tokenizer:
 
 
 def _clean(text: str) -> str:
-    return _WHITESPACE.sub(" ", html.unescape(html.unescape(text))).strip()
+    # str.split() splits on runs of the same characters as re's \s and drops both ends:
+    # the same result as re.sub(r"\s+", " ", ...).strip(), several times faster.
+    return " ".join(html.unescape(html.unescape(text)).split())
 
 
+@lru_cache(maxsize=1024)  # clients and test suites send the same prompts again and again
 def count_tokens(text: str) -> int:
     """Number of CLIP tokens in ``text``, without the start and end markers."""
     return len(_tokenizer().encode(_clean(text)))
