@@ -8,7 +8,6 @@ FAILURE body by one handler.
 
 from __future__ import annotations
 
-import gc
 import hmac
 import logging
 import random
@@ -359,10 +358,6 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # What start-up made (schemas, the CLIP vocabulary, validators) lives as long as the
-        # process: keep it out of the cyclic collector, whose full passes stall requests.
-        gc.collect()
-        gc.freeze()
         yield
         await state.aclose()
 

@@ -468,7 +468,6 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         "server_header": False,
         "http": "mock_server.connection:RawConnectionProtocol",  # socket faults need it
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        "proxy_headers": False,  # no proxy in front of a local mock: skip the middleware
     }
     if settings.workers > 1:
         return _serve_workers(settings, book, backend, options)
