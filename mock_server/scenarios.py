@@ -13,7 +13,7 @@ import random
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 SCENARIO_HEADER = "x-ipmock-scenario"
 TEST_KEY_PREFIX = "test_"
@@ -49,18 +49,7 @@ FaultKind = Literal[
     "malformed-chunk",
     "garbage",
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "rate-limited",
-    "busy",
-    "server-error",
-    "drop",
-    "delay",
-    "dribble",
-    "reset",
-    "empty",
-    "malformed-chunk",
-    "garbage",
-)
+FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 SOCKET_FAULT_KINDS: frozenset[FaultKind] = frozenset(
     {"reset", "empty", "malformed-chunk", "garbage"}
 )
