@@ -26,11 +26,13 @@ def running_server(
     env: dict[str, str] | None = None,
     start_timeout: float = 30.0,
     echo: bool = False,
+    output: list[str] | None = None,
 ) -> Iterator[str]:
     """Start `ipmock serve --host 127.0.0.1 --port 0 ARGS`, yield its base URL, stop it.
 
     ``echo`` prints the server's start-up output (and later errors), for servers that
-    take minutes to start, such as the reference with full-size weights.
+    take minutes to start, such as the reference with full-size weights. ``output``, when
+    given, receives every line the server printed, complete once the server has stopped.
     """
     command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
                "--port", "0", *args]  # fmt: skip
@@ -38,7 +40,7 @@ def running_server(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )  # fmt: skip
-    lines: list[str] = []
+    lines: list[str] = [] if output is None else output
     found: list[str] = []
     ready = threading.Event()
 
@@ -53,7 +55,8 @@ def running_server(
                 print(f"  server: {line.rstrip()}", flush=True)
         ready.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         if not ready.wait(start_timeout) or not found:
             raise ServerDidNotStart(
@@ -67,6 +70,7 @@ def running_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(10)
 
 
 class RunningMock:

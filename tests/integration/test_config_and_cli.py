@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,46 +116,14 @@ def test_help(ipmock: list[str]) -> None:
     assert not missing, f"serve --help does not document {missing}:\n{serve.stdout}"
 
 
-def test_startup_banner_lists_the_test_keys(ipmock: list[str]) -> None:
-    process = subprocess.Popen(
-        [*ipmock, "serve", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        lines.extend(process.stdout)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 30
-        url = None
-        while url is None and time.monotonic() < deadline and process.poll() is None:
-            found = re.search(r"serving .* at (http://\S+)", "".join(lines))
-            url = found.group(1) if found else None
-            time.sleep(0.05)
-        assert url, "no banner:\n" + "".join(lines)
+def test_startup_banner_lists_the_test_keys() -> None:
+    output: list[str] = []
+    with running_server(output=output) as url:
         names = [s["name"] for s in Api(url).admin("GET", "/__mock/scenarios").json()["scenarios"]]
-        assert {"success", "pending-then-failure", "rate-limited"} <= set(names)
-        # Every scenario the server knows is offered as a test key (bounded wait for output).
-        keys = [f"test_{n}" for n in names]
-        while time.monotonic() < deadline and not all(
-            re.search(rf"^\s+{re.escape(k)}\s", "".join(lines), re.MULTILINE) for k in keys
-        ):
-            time.sleep(0.05)
-        banner = "".join(lines)
-        missing = [k for k in keys if not re.search(rf"^\s+{re.escape(k)}\s", banner, re.MULTILINE)]
-        assert not missing, f"banner lacks test keys {missing}:\n{banner}"
-        assert f"{url}/sdxl/text2image/v1" in banner
-        assert "API-Key" in banner
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    assert {"success", "pending-then-failure", "rate-limited"} <= set(names)
+    banner = "".join(output)  # all of it: the server has stopped
+    keys = [f"test_{n}" for n in names]  # every scenario the server knows is a test key
+    missing = [k for k in keys if not re.search(rf"^\s+{re.escape(k)}\s", banner, re.MULTILINE)]
+    assert not missing, f"banner lacks test keys {missing}:\n{banner}"
+    assert f"{url}/sdxl/text2image/v1" in banner
+    assert "API-Key" in banner

@@ -8,12 +8,7 @@ or the HTTP error, and the server must keep answering afterwards.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -196,42 +191,19 @@ def test_seeded_fault_mix_replays_after_reset(tmp_path: Path) -> None:
     assert {"ReadError", "RemoteProtocolError", "503"} <= set(first), first
 
 
-@contextmanager
-def _logged_server(log: Path, *args: str) -> Iterator[str]:
-    """`ipmock serve` with everything it prints kept in ``log``; yields its URL."""
-    command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
-               "--port", "0", *args]  # fmt: skip
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not (found := re.search(r"serving .* at (http://\S+)", log.read_text())):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "ipmock serve did not start:\n" + log.read_text()
-            time.sleep(0.1)
-        yield found.group(1)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def test_faults_leave_no_error_in_the_server_log(tmp_path: Path) -> None:
     config = tmp_path / "ipmock.toml"
     config.write_text(CONFIG, encoding="utf-8")
-    log = tmp_path / "serve.log"
+    output: list[str] = []
     with (
-        _logged_server(log, "--config", str(config)) as url,
+        running_server("--config", str(config), output=output) as url,
         httpx.Client(base_url=url, headers={"API-Key": KEY}, timeout=TIMEOUT) as http,
     ):
         for kind in BROKEN:
             job_id = _submit(http, f"fault-{kind}")
             assert _outcome(http, job_id) == BROKEN[kind].__name__
             _still_answers(http, job_id)
-    text = log.read_text()
+    text = "".join(output)
     assert "ipmock serving" in text
     for alarm in ("Traceback", "ERROR", "Exception in ASGI", "Internal Server Error"):
         assert alarm not in text, text
