@@ -114,7 +114,7 @@ class MockHarness:
     def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:
         journal = self.state.journal
         assert isinstance(journal, MemoryJournal)
-        return [e for e in journal.kept if e["path"].startswith(path_prefix)]
+        return [e.to_json() for e in journal.kept if e.path.startswith(path_prefix)]
 
     def submits(self) -> list[dict[str, Any]]:
         return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]

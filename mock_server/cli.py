@@ -405,9 +405,7 @@ def _allowed_networks(args: argparse.Namespace) -> None:
         raise UsageError(f"--allow-image-network: {exc}") from None
 
 
-def _diffusers_generator(
-    args: argparse.Namespace, clock: Clock
-) -> tuple[DiffusersGenerator, str]:
+def _diffusers_generator(args: argparse.Namespace, clock: Clock) -> tuple[DiffusersGenerator, str]:
     """The reference generator for the model options, its model loaded."""
     from reference_impl.server import load_generator
 
@@ -425,7 +423,7 @@ def _diffusers_generator(
 def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     import uvicorn
 
-    from mock_server.app import create_app
+    from mock_server.app import create_app, prepare_to_serve
 
     args = args or build_parser().parse_args(["serve"])
     diffusers = settings.backend == "diffusers"
@@ -466,7 +464,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         "log_level": settings.log_level,
         "access_log": settings.log_level == "debug",
         "server_header": False,
-        "http": "mock_server.connection:RawConnectionProtocol",  # socket faults need it
+        "http": "mock_server.connection:MockHttpProtocol",  # socket faults need it
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     }
     if settings.workers > 1:
@@ -486,6 +484,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
             await announce()
 
     server.startup = startup  # type: ignore[method-assign]
+    prepare_to_serve()
     server.run()
     return 0 if server.started else 1
 

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,25 +29,105 @@ def _text(body: bytes, content_type: str) -> str:
     return text + ("...(truncated)" if len(body) > _BODY_CAP else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request and its answer, as received and sent: ``to_json`` makes the journal
+    entry (keys redacted) when someone reads it, not on every request."""
+
+    at: float
+    method: str
+    path: str
+    query: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    status: int | None
+    response_headers: list[tuple[bytes, bytes]]
+    response_body: bytes
+    duration_s: float
+    dropped: bool
+    fault: str | None
+    worker: int
+    """Which process answered: workers share a journal."""
+
+    @classmethod
+    def of(
+        cls,
+        scope: Scope,
+        request_body: bytes,
+        status: int | None,
+        response_headers: list[tuple[bytes, bytes]],
+        response_body: bytes,
+        *,
+        at: float,
+        duration_s: float,
+        dropped: bool = False,
+    ) -> Exchange:
+        fault = scope.get(FAULT_SCOPE_KEY)
+        return cls(
+            at=at,
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b""),
+            headers=scope.get("headers", []),
+            body=_capped(request_body),
+            status=status,
+            response_headers=response_headers,
+            response_body=_capped(response_body),
+            duration_s=duration_s,
+            dropped=dropped or fault in SOCKET_FAULT_KINDS,
+            fault=fault,
+            worker=os.getpid(),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        headers = {}
+        for k, v in self.headers:
+            name = k.decode("latin-1")
+            redact = name.lower() in REDACTED_HEADERS
+            headers[name] = "<redacted>" if redact else v.decode("latin-1")
+        answered = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.response_headers}
+        return {
+            "at": self.at,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query.decode("latin-1"),
+            "headers": headers,
+            "body": _text(self.body, headers.get("content-type", "")),
+            "status": self.status,
+            "response_headers": answered,
+            "response_body": _text(self.response_body, answered.get("content-type", "")),
+            "duration_ms": round(self.duration_s * 1000, 3),
+            "dropped": self.dropped,
+            "fault": self.fault,
+            "worker": self.worker,
+        }
+
+
+def _capped(body: bytes) -> bytes:
+    """What the journal keeps of a body: enough to show its first _BODY_CAP bytes and
+    that more followed."""
+    return body if len(body) <= _BODY_CAP else body[: _BODY_CAP + 1]
+
+
 class Journal(Protocol):
     """The last exchanges with the API (admin calls are left out), oldest first."""
 
-    async def record(self, entry: dict[str, Any]) -> None: ...
+    async def record(self, exchange: Exchange) -> None: ...
     async def entries(self) -> list[dict[str, Any]]: ...
     async def clear(self) -> None: ...
 
 
 class MemoryJournal:
-    """The journal in this process: the last ``size`` entries."""
+    """The journal in this process: the last ``size`` exchanges."""
 
     def __init__(self, size: int = 1000) -> None:
-        self.kept: deque[dict[str, Any]] = deque(maxlen=size)
+        self.kept: deque[Exchange] = deque(maxlen=size)
 
-    async def record(self, entry: dict[str, Any]) -> None:
-        self.kept.append(entry)
+    async def record(self, exchange: Exchange) -> None:
+        self.kept.append(exchange)
 
     async def entries(self) -> list[dict[str, Any]]:
-        return list(self.kept)
+        return [exchange.to_json() for exchange in self.kept]
 
     async def clear(self) -> None:
         self.kept.clear()
@@ -65,7 +146,8 @@ class JournalMiddleware:
             return
         started, at = time.perf_counter(), self.clock.now()
         request_body, response_body = bytearray(), bytearray()
-        response: dict[str, Any] = {"status": None, "headers": {}}
+        status: int | None = None
+        response_headers: list[tuple[bytes, bytes]] = []
 
         async def tee_receive() -> Message:
             message = await receive()
@@ -74,11 +156,9 @@ class JournalMiddleware:
             return message
 
         async def tee_send(message: Message) -> None:
+            nonlocal status, response_headers
             if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["headers"] = {
-                    k.decode("latin-1"): v.decode("latin-1") for k, v in message.get("headers", [])
-                }
+                status, response_headers = message["status"], list(message.get("headers", []))
             elif message["type"] == "http.response.body" and len(response_body) <= _BODY_CAP:
                 response_body.extend(message.get("body", b""))
             await send(message)
@@ -90,32 +170,17 @@ class JournalMiddleware:
             dropped = True
             raise
         finally:
-            fault = scope.get(FAULT_SCOPE_KEY)
-            dropped = dropped or fault in SOCKET_FAULT_KINDS
-            headers = {
-                k.decode("latin-1"): "<redacted>"
-                if k.decode("latin-1").lower() in REDACTED_HEADERS
-                else v.decode("latin-1")
-                for k, v in scope.get("headers", [])
-            }
-            entry = {
-                "at": at,
-                "method": scope["method"],
-                "path": scope["path"],
-                "query": scope.get("query_string", b"").decode("latin-1"),
-                "headers": headers,
-                "body": _text(bytes(request_body), headers.get("content-type", "")),
-                "status": response["status"],
-                "response_headers": response["headers"],
-                "response_body": _text(
-                    bytes(response_body), response["headers"].get("content-type", "")
-                ),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "dropped": dropped,
-                "fault": fault,
-                "worker": os.getpid(),  # which process answered: workers share a journal
-            }
-            try:
-                await self.journal.record(entry)
-            except StoreUnavailable as exc:  # the answer is sent; only the journal misses it
-                log.warning("journal entry lost: %s", exc)
+            exchange = Exchange.of(
+                scope, bytes(request_body), status, response_headers, bytes(response_body),
+                at=at, duration_s=time.perf_counter() - started, dropped=dropped,
+            )  # fmt: skip
+            await record_quietly(self.journal, exchange)
+
+
+async def record_quietly(journal: Journal, exchange: Exchange) -> None:
+    """Record an exchange; a journal that cannot be reached loses it, with a warning (the
+    answer has been sent: only the journal misses it)."""
+    try:
+        await journal.record(exchange)
+    except StoreUnavailable as exc:
+        log.warning("journal entry lost: %s", exc)

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mock_server.jobs import Job
+from mock_server.journal import Exchange
 from mock_server.scenarios import Scenario
 from mock_server.stores import StoreUnavailable
 
@@ -192,9 +193,9 @@ class RedisJournal:
         self.client, self.key, self.size = client, prefix + "journal", size
 
     @_unavailable
-    async def record(self, entry: dict[str, Any]) -> None:
+    async def record(self, exchange: Exchange) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.rpush(self.key, json.dumps(entry))
+            pipe.rpush(self.key, json.dumps(exchange.to_json()))
             pipe.ltrim(self.key, -self.size, -1)
             await pipe.execute()
 

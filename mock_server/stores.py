@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from typing import Protocol
+from typing import Any, Protocol
 
 from mock_server.jobs import Job
 
@@ -141,12 +141,14 @@ class MemoryStore:
         self._not_in_flight(job)
 
 
-def _weight(request: object) -> int:
-    """Roughly the bytes a job's request holds: its strings, plus a fixed overhead."""
-    if isinstance(request, str):
-        return len(request)
-    if isinstance(request, dict):
-        return 512 + sum(len(k) + _weight(v) for k, v in request.items())
-    if isinstance(request, list):
-        return 8 + sum(_weight(v) for v in request)
-    return 8
+def _weight(request: dict[str, Any]) -> int:
+    """Roughly the bytes a job's request holds: its strings, plus a fixed overhead.
+    (A validated request is flat: its values are numbers, strings, or arrays of them.)"""
+    total = 512
+    for name, value in request.items():
+        total += len(name) + 8
+        if isinstance(value, str):
+            total += len(value)
+        elif isinstance(value, list | tuple):
+            total += sum(len(item) if isinstance(item, str) else 8 for item in value)
+    return total

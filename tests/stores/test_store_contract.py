@@ -11,7 +11,7 @@ import pytest
 
 from mock_server.clock import Clock
 from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.journal import Journal, MemoryJournal
+from mock_server.journal import Exchange, Journal, MemoryJournal
 from mock_server.redis_state import RedisState
 from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
 from mock_server.scenarios import BUILT_IN, Scenario
@@ -54,7 +54,7 @@ async def parts(both_stores: str) -> AsyncIterator[Parts]:
 
 async def test_a_job_comes_back_as_it_was_stored(parts: Parts) -> None:
     job = make_job()
-    job.warnings = ["unknown field 'x'"]
+    job.warnings = ("unknown field 'x'",)
     assert await parts.store.add(job)
     found = await parts.store.get(job.id)
     assert found is not None and found.to_json() == job.to_json()
@@ -149,8 +149,11 @@ async def test_the_queue_is_first_in_first_out(parts: Parts) -> None:
 
 async def test_the_journal_keeps_the_last_entries_in_order(parts: Parts) -> None:
     for i in range(8):
-        await parts.journal.record({"path": f"/{i}", "status": 200})
-    assert [e["path"] for e in await parts.journal.entries()] == ["/3", "/4", "/5", "/6", "/7"]
+        scope = {"method": "GET", "path": f"/{i}", "headers": [(b"api-key", b"secret")]}
+        await parts.journal.record(Exchange.of(scope, b"", 200, [], b"{}", at=NOW, duration_s=0.0))
+    entries = await parts.journal.entries()
+    assert [e["path"] for e in entries] == ["/3", "/4", "/5", "/6", "/7"]
+    assert entries[0]["headers"] == {"api-key": "<redacted>"} and entries[0]["status"] == 200
     await parts.journal.clear()
     assert await parts.journal.entries() == []
 
