@@ -1,216 +1,45 @@
-"""The mock API as a Starlette app: submit, poll, download, and the contract document.
+"""The mock API as a Starlette app: submit and status (``mock_server.api``), image
+downloads, the contract document and the admin API, with the journal outermost.
 
-A submit goes: API key -> scenario named by the request (header, test key) -> body read
-(size-limited) -> validation -> scenario for the body (queue, rules, chaos, default) ->
-job stored -> the job's first answer. Every refusal is an ApiError, rendered as a
-FAILURE body by one handler.
+Every refusal is an ApiError, rendered as a FAILURE body by one handler.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import hmac
-import json
 import logging
 import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import lru_cache
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import contract, faults
+from mock_server import api, contract, faults
 from mock_server.admin import admin_routes
 from mock_server.clock import Clock
 from mock_server.config import load_book
 from mock_server.errors import ApiError
 from mock_server.generators import Generator, PlaceholderGenerator
 from mock_server.images import ImageCache
-from mock_server.jobs import Job, key_fingerprint, new_job_id
 from mock_server.journal import Journal, JournalMiddleware, MemoryJournal
 from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
-from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, ScenarioBook, UnknownScenario
-from mock_server.settings import Secret, Settings
+from mock_server.scenarios import ScenarioBook
+from mock_server.settings import Settings
 from mock_server.state import MockState, mock_state
 from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
 from mock_server.validation import InvalidRequest, validate
 
 log = logging.getLogger("ipmock")
 
-SUBMIT_PATH = "/sdxl/text2image/v1"
-STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
 IMAGE_PATH = "/images/{job_id}/{file_name}"
 _IMAGE_FILE = re.compile(r"([0-9])\.png")
-
-
-def _api_key(state: MockState, request: Request) -> str:
-    key = request.headers.get("api-key", "").strip()
-    if not key:
-        raise ApiError(401, "unauthorized", "missing API key: send it in the API-Key header")
-    known = state.settings.api_keys
-    if known and not key.startswith(TEST_KEY_PREFIX) and not _one_of(key, known):
-        raise ApiError(401, "unauthorized", "invalid API key")
-    return key
-
-
-def _one_of(key: str, known: tuple[Secret, ...]) -> bool:
-    # Compare with every key, in constant time each, so timing tells nothing.
-    matches = [hmac.compare_digest(key.encode(), k.reveal().encode()) for k in known]
-    return any(matches)
-
-
-def _scenario_named_by(state: MockState, request: Request, key: str) -> Scenario | None:
-    """The scenario the request itself names (header, test key); a refusal is raised."""
-    try:
-        scenario = state.book.by_request(request.headers, key)
-    except UnknownScenario as exc:
-        raise ApiError(400, "invalid_request", str(exc)) from None
-    if scenario is not None and scenario.refusal is not None:
-        raise ApiError.refusal(scenario.refusal)
-    return scenario
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    too_large = ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
-    try:
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                raise too_large
-    except ClientDisconnect:  # nobody is left to read an answer; no alarm either
-        raise ApiError(
-            400, "invalid_request", "the client closed the connection before the body ended"
-        ) from None
-    return bytes(body)
-
-
-def _base_url(state: MockState, request: Request) -> str:
-    """Where download URLs point: --public-url, else the scheme and Host the client used."""
-    if state.settings.public_url:
-        return state.settings.public_url.rstrip("/")
-    host = request.headers.get("host")
-    if not host:
-        server_host, port = request.scope.get("server") or ("127.0.0.1", 80)
-        host = f"[{server_host}]:{port}" if ":" in server_host else f"{server_host}:{port}"
-    return _origin(request.scope.get("scheme", "http"), host, request.scope.get("root_path", ""))
-
-
-@lru_cache(maxsize=256)
-def _origin(scheme: str, host: str, root_path: str) -> str:
-    return f"{scheme}://{host}{root_path}".rstrip("/")
-
-
-_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def _json_response(body: dict[str, Any], status_code: int = 200) -> Response:
-    """The bytes JSONResponse sends, from one encoder made once (it makes one per answer)."""
-    return Response(_JSON.encode(body).encode(), status_code, media_type="application/json")
-
-
-def _job_body(state: MockState, job: Job, request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": job.state, "id": job.id}
-    if job.state == "SUCCESS":
-        base = _base_url(state, request)
-        body["download_urls"] = [f"{base}/images/{job.id}/{i}.png" for i in range(job.samples)]
-    elif job.state == "FAILURE":
-        body["error"] = job.error or job.scenario.error
-        body["code"] = "generation_failed"
-    if job.warnings:
-        body["warnings"] = list(job.warnings)
-    if job.scenario.extra_fields:
-        body |= {"eta": 12.5, "meta": {"queue_position": 3, "worker": "mock"}, "x_trace": "ab12"}
-    return body
-
-
-async def submit(request: Request) -> Response:
-    state = mock_state(request)
-    await state.clock.sync()
-    key = _api_key(state, request)
-    scenario = _scenario_named_by(state, request, key)
-    raw = await _read_body(request, state.settings.max_body_bytes)
-    try:
-        accepted = validate(
-            raw, strict=state.settings.strict, accept_model_uuid=state.settings.accept_model_uuid
-        )
-    except InvalidRequest as exc:
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"invalid request: {exc}",
-            errors=exc.errors,
-            warnings=exc.warnings,
-        ) from None
-    generation = accepted.request
-    scenario = scenario or await state.queue.pop() or state.book.for_body(generation.body)
-    if scenario.refusal is not None:
-        raise ApiError.refusal(scenario.refusal)
-    now = state.clock.now()
-    ttl = state.settings.job_ttl if scenario.expires_after is None else scenario.expires_after
-    url_ttl = state.settings.url_ttl if scenario.url_ttl is None else scenario.url_ttl
-    job = Job(
-        id=new_job_id(),
-        owner=key_fingerprint(key),
-        scenario=scenario,
-        request=generation.documented_body(),
-        seed=generation.seed if generation.seed >= 0 else state.seeds.randrange(2**32),
-        created_at=now,
-        expires_at=now + ttl,
-        forget_at=now + ttl + url_ttl,
-        warnings=tuple(w.message for w in accepted.warnings),
-    )
-    job.settle(now)
-    limit = state.settings.max_in_flight
-    if not await state.store.add(job, max_in_flight=limit):
-        raise ApiError(
-            429,
-            "rate_limited",
-            f"too many jobs in flight for this API key (the limit is {limit}): "
-            "poll them until they finish, then submit again",
-            retry_after=1,
-        )
-    await state.generator.start(job, state.store)
-    return _json_response(_job_body(state, job, request), 202 if job.state == "PENDING" else 200)
-
-
-async def status(request: Request) -> Response:
-    state = mock_state(request)
-    await state.clock.sync()
-    key = _api_key(state, request)
-    _scenario_named_by(state, request, key)
-    job_id = request.path_params["id"]
-    job = await state.store.get(job_id)
-    now = state.clock.now()
-    if (
-        job is None
-        or now >= job.forget_at
-        or not hmac.compare_digest(job.owner, key_fingerprint(key))
-    ):
-        raise ApiError(404, "not_found", f"no job with id {job_id!r} for this API key")
-    if now >= job.expires_at:
-        raise ApiError(410, "expired", f"job {job_id!r} has expired")
-    job.status_requests += 1
-    fault = state.book.fault_for(job.scenario, job.status_requests)
-    if fault is not None:
-        await state.store.save(job)
-        faulted = await faults.answer(fault, request, state.clock, state.book.fault_rng)
-        if faulted is not None:
-            return faulted
-    job.poll(state.clock.now())
-    await state.store.save(job)
-    return faults.paced(fault, _json_response(_job_body(state, job, request)), state.clock)
 
 
 async def image(request: Request) -> Response:
@@ -259,68 +88,48 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return ApiError(
-        503, "busy", "the service is briefly unavailable: try again shortly", retry_after=1
-    ).response()
+    return api.store_unavailable(request.scope, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, faults.ConnectionDropped):  # a drop is on purpose: no alarm
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return ApiError(500, "server_error", "internal error in the mock server").response()
-
-
-Endpoint = Callable[[Request], Awaitable[Response]]
+    if isinstance(exc, faults.ConnectionDropped):  # a drop is on purpose: no alarm
+        return ApiError(500, "server_error", "internal error in the mock server").response()
+    return api.unexpected(request.scope)
 
 
 class HotRoutes:
-    """Submit and poll, dispatched straight to their endpoints; everything else goes
-    through the Starlette stack (``rest``). Errors get the same handlers as in the stack.
+    """Submit and status, dispatched straight to ``mock_server.api`` (past Starlette's
+    routing and middleware); everything else goes through the Starlette stack (``rest``).
 
-    ``mock_server.connection`` also answers these two routes without the ASGI stack:
-    ``route`` and ``respond`` are what it calls.
+    ``mock_server.connection`` answers the same two operations without the ASGI stack,
+    with this object's ``state``.
     """
-
-    _STATUS_PREFIX = STATUS_PATH.split("{")[0]
 
     def __init__(self, rest: ASGIApp, app: Starlette) -> None:
         self.rest, self.starlette = rest, app
         self.state: MockState = app.state.mock
 
-    def route(self, method: str, path: str) -> tuple[Endpoint, dict[str, str]] | None:
-        """The endpoint and path parameters of a submit or a poll, else None."""
-        if path == SUBMIT_PATH and method == "POST":
-            return submit, {}
-        if method == "GET" and path.startswith(self._STATUS_PREFIX):
-            job_id = path[len(self._STATUS_PREFIX) :]
-            if job_id and "/" not in job_id:
-                return status, {"id": job_id}
-        return None
-
-    async def respond(self, endpoint: Endpoint, request: Request) -> Response:
-        """The endpoint's answer, refusals and failures included; a deliberate
-        ConnectionDropped is raised for the server to close the connection."""
-        try:
-            return await endpoint(request)
-        except ApiError as exc:
-            return exc.response()
-        except StoreUnavailable as exc:
-            return await _store_unavailable(request, exc)
-        except faults.ConnectionDropped:
-            raise
-        except Exception as exc:
-            return await _unexpected(request, exc)
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        hot = self.route(scope["method"], scope["path"]) if scope["type"] == "http" else None
+        hot = api.route(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if hot is None:
             await self.rest(scope, receive, send)
             return
-        endpoint, scope["path_params"] = hot
-        scope["app"] = self.starlette
-        response = await self.respond(endpoint, Request(scope, receive))
+        operation, job_id = hot
+        scope["app"], scope["path_params"] = self.starlette, {"id": job_id} if job_id else {}
+        request = api.ApiRequest.from_scope(scope, receive)
+        response = await api.respond(self.state, operation, request)
         await response(scope, receive, send)
+
+
+def _endpoint(operation: api.Operation) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint for an operation (HotRoutes answers first; the route is there
+    so that the router answers 405 with Allow for the path's other methods)."""
+
+    async def endpoint(request: Request) -> Response:
+        parsed = api.ApiRequest.from_scope(request.scope, request.receive)
+        return await api.respond(mock_state(request), operation, parsed)
+
+    return endpoint
 
 
 class _Starlette(Starlette):
@@ -390,8 +199,8 @@ def create_app(
 
     app = _Starlette(
         routes=[
-            Route(SUBMIT_PATH, submit, methods=["POST"]),
-            Route(STATUS_PATH, status, methods=["GET"]),
+            Route(api.SUBMIT_PATH, _endpoint(api.submit), methods=["POST"]),
+            Route(api.STATUS_PATH, _endpoint(api.status), methods=["GET"]),
             Route(IMAGE_PATH, image, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(),

@@ -23,10 +23,8 @@ import time
 from collections.abc import Awaitable, Coroutine
 from typing import Any, cast
 
-import httptools
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -34,14 +32,15 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from mock_server.app import Endpoint, HotRoutes
+from mock_server import api
+from mock_server.app import HotRoutes
+from mock_server.errors import JsonAnswer
 from mock_server.faults import CONNECTION_EXTENSION, quiet_drops
-from mock_server.journal import Exchange, JournalMiddleware, record_quietly
+from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal, record_quietly
+from mock_server.state import MockState
 
-_Route = tuple[Endpoint, dict[str, str]]
-_WHOLE_BODIES = (Response, JSONResponse)
-"""Response classes whose answer is the status, headers and ``body`` they hold (their
-subclasses, the faults, send something else)."""
+_InPlace = tuple[api.Operation, dict[str, str]]
+"""A request being answered in place: its operation and its headers."""
 
 
 class MockHttpProtocol(HttpToolsProtocol):
@@ -59,86 +58,155 @@ class MockHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         logging.getLogger("uvicorn.error").addFilter(quiet_drops)  # idempotent
         super().connection_made(transport)
-        self._hot = _in_place_routes(self.app) if not self.access_log else None
-        self._in_place: _Route | None = None
-        self._in_place_body = bytearray()
+        self._state = _in_place_state(self.app) if not self.access_log else None
+        self._extensions: Any = {CONNECTION_EXTENSION: {"transport": transport}}
+        self._in_place: _InPlace | None = None
+        self._body_parts: list[bytes] = []
+        self._date_headers: tuple[list[tuple[bytes, bytes]], bytes] = ([], b"")
+        self._asgi = {"version": self.asgi_version, "spec_version": "2.3"}
+        self._idle_since: float | None = None
+
+    # -- keep-alive: one timer per idle spell, not one per request ----------------------
+    # uvicorn cancels its keep-alive timer when data arrives and arms a new one after
+    # each answer (a third of the cost of a poll answered in place). Here the timer is
+    # armed once; when it fires, it closes the connection only if it has been idle for
+    # the whole timeout since the last answer, and otherwise waits out the rest.
+
+    def _unset_keepalive_if_required(self) -> None:
+        self._idle_since = None  # data arrived, or the connection is going: not idle
+
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def timeout_keep_alive_handler(self) -> None:
+        self.timeout_keep_alive_task = None
+        if self._idle_since is None or self.transport.is_closing():
+            return  # busy: the next answer arms the timer again
+        idle = self.loop.time() - self._idle_since
+        if idle >= self.timeout_keep_alive:
+            self.transport.close()
+        else:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive - idle, self.timeout_keep_alive_handler
+            )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        super().connection_lost(exc)
+
+    # -- requests --------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        # What uvicorn's on_url and on_header fill; its scope waits for on_headers_complete.
+        self.url, self.headers, self.expect_100_continue = b"", [], False
+
+    def _begin_in_uvicorn(self) -> None:
+        """Make uvicorn's scope for the request, as its on_message_begin would have."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
         super().on_message_begin()
-        self.scope["extensions"] = {CONNECTION_EXTENSION: {"transport": self.transport}}
+        self.url, self.expect_100_continue = url, expect
+        self.headers = self.scope["headers"] = headers
+        self.scope["extensions"] = self._extensions
 
     def on_headers_complete(self) -> None:
         self._in_place = self._route_in_place()
         if self._in_place is None:
+            self._begin_in_uvicorn()
             super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if self._in_place is None:
             super().on_body(body)
         else:  # at most max_body_bytes: the Content-Length said so
-            self._in_place_body += body
+            self._body_parts.append(body)
 
     def on_message_complete(self) -> None:
         if self._in_place is None:
             super().on_message_complete()
             return
-        route, self._in_place = self._in_place, None
-        body = bytes(self._in_place_body)
-        self._in_place_body.clear()
-        self._answer_in_place(route, body)
+        (operation, headers), self._in_place = self._in_place, None
+        parts, self._body_parts = self._body_parts, []
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._answer_in_place(operation, headers, body)
 
-    def _route_in_place(self) -> _Route | None:
-        """The hot route of this request, when it can be answered in place; the scope is
-        then completed as uvicorn would have."""
-        hot = self._hot
+    def _route_in_place(self) -> _InPlace | None:
+        """A submit or a status request that can be answered in place: its operation and
+        headers, the scope completed as uvicorn would have; else None."""
+        state, url = self._state, self.url
         if (
-            hot is None
+            state is None
             or (self.cycle is not None and not self.cycle.response_complete)  # one before
             or self.flow.write_paused  # the client is not reading: uvicorn's cycle waits
             or self.expect_100_continue
             or self.limit_concurrency is not None
             or self.parser.should_upgrade()
+            or b"?" in url  # a query string, or an escaped path: uvicorn's parsing
+            or b"%" in url
+            or not url.isascii()
         ):
             return None
-        limit = hot.state.settings.max_body_bytes
-        for name, value in self.headers:
+        method = self.parser.get_method().decode("ascii")
+        path = self.root_path + url.decode("ascii")
+        hot = api.route(method, path)
+        if hot is None:
+            return None
+        limit = state.settings.max_body_bytes
+        headers: dict[str, str] = {}
+        for name, value in reversed(self.headers):  # the first of repeated ones wins
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
                     return None  # the usual path refuses it while it streams in
             elif name == b"transfer-encoding" or name.startswith(b"x-forwarded-"):
                 return None  # chunked bodies, and the proxy headers uvicorn reads
-        parsed = httptools.parse_url(self.url)
-        raw_path = parsed.path
-        if b"%" in raw_path:
-            return None
-        method = self.parser.get_method().decode("ascii")
-        path = self.root_path + raw_path.decode("ascii")
-        route = hot.route(method, path)
-        if route is None:
-            return None
-        scope = cast(Scope, self.scope)
-        scope["method"] = method
-        version = self.parser.get_http_version()
-        if version != "1.1":
-            scope["http_version"] = version
-        scope["path"] = path
-        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
-        scope["query_string"] = parsed.query or b""
-        return route
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+        operation, job_id = hot
+        scope: Any = {
+            "type": "http",
+            "asgi": self._asgi,
+            "http_version": self.parser.get_http_version(),
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.root_path,
+            "headers": self.headers,
+            "state": {},
+            "method": method,
+            "path": path,
+            "raw_path": path.encode("ascii"),
+            "query_string": b"",
+            "extensions": self._extensions,
+            "path_params": {"id": job_id} if job_id else {},
+        }
+        self.scope = scope
+        return operation, headers
 
-    def _answer_in_place(self, route: _Route, body: bytes) -> None:
-        hot, scope = self._hot, cast(Scope, self.scope)
-        assert hot is not None
-        endpoint, scope["path_params"] = route
-        scope["app"] = hot.starlette
+    def _answer_in_place(
+        self, operation: api.Operation, headers: dict[str, str], body: bytes
+    ) -> None:
+        state, scope = self._state, cast(Scope, self.scope)
+        assert state is not None
         keep_alive = scope["http_version"] != "1.0" and self.parser.should_keep_alive()
-        started, at = time.perf_counter(), hot.state.clock.now()
-        answering = hot.respond(endpoint, Request(scope, _ReceiveOnce(body)))
+        started, at = time.perf_counter(), state.clock.now()
+        answering = api.respond(state, operation, api.ApiRequest(scope, headers, body=body))
         try:
             awaited = answering.send(None)
         except StopIteration as done:
             response: Response = done.value
-            if type(response) not in _WHOLE_BODIES:
+            if type(response) is not JsonAnswer:  # a fault's answer: it streams or waits
                 self._answer_in_cycle(_ready(response), body, keep_alive)
                 return
             self._write(response, keep_alive)
@@ -146,7 +214,10 @@ class MockHttpProtocol(HttpToolsProtocol):
                 scope, body, response.status_code, response.raw_headers, bytes(response.body),
                 at=at, duration_s=time.perf_counter() - started,
             )  # fmt: skip
-            self._run(record_quietly(hot.state.journal, exchange))
+            if isinstance(state.journal, MemoryJournal):
+                state.journal.keep(exchange)
+            else:
+                self._run(record_quietly(state.journal, exchange))
             self.on_response_complete()
         except Exception as exc:  # a deliberate drop: the cycle closes the connection
             self._answer_in_cycle(_raise(exc), body, keep_alive)
@@ -154,11 +225,12 @@ class MockHttpProtocol(HttpToolsProtocol):
             self._answer_in_cycle(_resume(answering, awaited), body, keep_alive)
 
     def _write(self, response: Response, keep_alive: bool) -> None:
-        parts = [STATUS_LINE[response.status_code]]
-        for name, value in self.server_state.default_headers:
-            parts += (name, b": ", value, b"\r\n")
-        for name, value in response.raw_headers:
-            parts += (name, b": ", value, b"\r\n")
+        default = self.server_state.default_headers  # a new list each second (the date)
+        if default is not self._date_headers[0]:
+            encoded = b"".join(b"%s: %s\r\n" % pair for pair in default)
+            self._date_headers = (default, encoded)
+        parts = [STATUS_LINE[response.status_code], self._date_headers[1]]
+        parts += [b"%s: %s\r\n" % pair for pair in response.raw_headers]
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         parts += (b"\r\n", bytes(response.body))
@@ -170,8 +242,8 @@ class MockHttpProtocol(HttpToolsProtocol):
         self, response: Awaitable[Response], body: bytes, keep_alive: bool
     ) -> None:
         """Finish the request in uvicorn's usual cycle (a task), journal included."""
-        hot = self._hot
-        assert hot is not None
+        state = self._state
+        assert state is not None
         body_arrived = asyncio.Event()
         body_arrived.set()  # the whole body is in: the cycle's receive must not wait for it
         self.cycle = RequestResponseCycle(
@@ -188,7 +260,7 @@ class MockHttpProtocol(HttpToolsProtocol):
             on_response=self.on_response_complete,
         )
         self.cycle.body, self.cycle.more_body = bytearray(body), False
-        finish = JournalMiddleware(_Finish(response), hot.state.journal, hot.state.clock)
+        finish = JournalMiddleware(_Finish(response), state.journal, state.clock)
         self._start_asgi_task(self.cycle, cast(Any, finish))
 
     def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -202,28 +274,15 @@ class MockHttpProtocol(HttpToolsProtocol):
         self.tasks.add(task)
 
 
-def _in_place_routes(app: Any) -> HotRoutes | None:
-    """The app's HotRoutes when its requests may be answered in place, else None."""
+def _in_place_state(app: Any) -> MockState | None:
+    """The app's state when its requests may be answered in place, else None."""
     while isinstance(app, ProxyHeadersMiddleware):
         app = app.app
     hot = getattr(app, "hot_routes", None)  # built with the app's stack, at the lifespan
     if not isinstance(hot, HotRoutes):
         return None
     settings = hot.state.settings
-    return hot if settings.store == "memory" and settings.backend == "mock" else None
-
-
-class _ReceiveOnce:
-    """An ASGI receive that gives the whole body, then says the client left."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body: bytes | None = body
-
-    async def __call__(self) -> Message:
-        body, self.body = self.body, None
-        if body is None:
-            return {"type": "http.disconnect"}
-        return {"type": "http.request", "body": body, "more_body": False}
+    return hot.state if settings.store == "memory" and settings.backend == "mock" else None
 
 
 class _Finish:

@@ -10,7 +10,6 @@ import struct
 from typing import Any, Protocol
 
 import anyio
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -160,12 +159,10 @@ def quiet_drops(record: logging.LogRecord) -> bool:
     return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
 
 
-async def answer(
-    fault: Fault, request: Request, clock: Clock, rng: random.Random
-) -> Response | None:
+async def answer(fault: Fault, scope: Scope, clock: Clock, rng: random.Random) -> Response | None:
     """The fault's answer, or None when the usual answer follows (after a delay, or paced
     by ``paced``). The request's scope is marked with the fault's kind for the journal."""
-    request.scope[FAULT_SCOPE_KEY] = fault.kind
+    scope[FAULT_SCOPE_KEY] = fault.kind
     if fault.kind == "delay":
         await clock.sleep(fault.seconds)
         return None

@@ -21,19 +21,20 @@ def key_fingerprint(api_key: str) -> str:
 
 
 _ID_BYTES = 18  # 144 random bits: 24 URL-safe characters
-_POOL_BYTES = 4096
-_id_pool = bytearray()
+_ID_CHARS = 24
+_IDS_PER_DRAW = 256
+_id_pool: list[str] = []
 
 
 def new_job_id() -> str:
     """An unguessable job id: 18 bytes from the OS's CSPRNG, URL-safe base64 encoded.
-    The bytes are read 4 KiB at a time (one system call per 227 ids)."""
-    global _id_pool
-    if len(_id_pool) < _ID_BYTES:
-        _id_pool = bytearray(os.urandom(_POOL_BYTES))
-    chunk = bytes(_id_pool[-_ID_BYTES:])
-    del _id_pool[-_ID_BYTES:]
-    return base64.urlsafe_b64encode(chunk).decode("ascii")
+
+    The bytes of 256 ids are read and encoded at once: 18 bytes are a whole number of
+    base64 groups, so the encoding of the lot is the ids' encodings end to end."""
+    if not _id_pool:
+        text = base64.urlsafe_b64encode(os.urandom(_ID_BYTES * _IDS_PER_DRAW)).decode("ascii")
+        _id_pool.extend(text[i : i + _ID_CHARS] for i in range(0, len(text), _ID_CHARS))
+    return _id_pool.pop()
 
 
 def _forget_id_pool() -> None:

@@ -6,8 +6,7 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,8 +28,18 @@ def _text(body: bytes, content_type: str) -> str:
     return text + ("...(truncated)" if len(body) > _BODY_CAP else "")
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
+_PID = os.getpid()
+
+
+def _note_pid() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_note_pid)
+
+
+class Exchange(NamedTuple):
     """One request and its answer, as received and sent: ``to_json`` makes the journal
     entry (keys redacted) when someone reads it, not on every request."""
 
@@ -76,7 +85,7 @@ class Exchange:
             duration_s=duration_s,
             dropped=dropped or fault in SOCKET_FAULT_KINDS,
             fault=fault,
-            worker=os.getpid(),
+            worker=_PID,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -124,6 +133,10 @@ class MemoryJournal:
         self.kept: deque[Exchange] = deque(maxlen=size)
 
     async def record(self, exchange: Exchange) -> None:
+        self.kept.append(exchange)
+
+    def keep(self, exchange: Exchange) -> None:
+        """``record``, without a coroutine (the in-place protocol's fast path)."""
         self.kept.append(exchange)
 
     async def entries(self) -> list[dict[str, Any]]:

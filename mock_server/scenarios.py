@@ -148,6 +148,8 @@ class Scenario:
     extra_fields: bool = False
 
     def fault_at(self, request: int) -> Fault | None:
+        if not self.faults:
+            return None
         return next((f for f in self.faults if f.at_request == request), None)
 
     def to_json(self) -> dict[str, Any]:

@@ -143,12 +143,14 @@ class MemoryStore:
 
 def _weight(request: dict[str, Any]) -> int:
     """Roughly the bytes a job's request holds: its strings, plus a fixed overhead.
-    (A validated request is flat: its values are numbers, strings, or arrays of them.)"""
-    total = 512
-    for name, value in request.items():
-        total += len(name) + 8
-        if isinstance(value, str):
+    (A validated request is flat: its values are numbers, strings, or arrays of them;
+    its field names are the schema's own strings, shared by every job.)"""
+    total = 512 + 8 * len(request)
+    for value in request.values():
+        kind = type(value)
+        if kind is str:
             total += len(value)
-        elif isinstance(value, list | tuple):
-            total += sum(len(item) if isinstance(item, str) else 8 for item in value)
+        elif kind is tuple or kind is list:
+            for item in value:
+                total += len(item) if type(item) is str else 8
     return total

@@ -1,0 +1,279 @@
+"""Submit and status, the API's two operations, over a parsed request and the mock's state.
+
+The Starlette app (in process, and every request ``ipmock serve`` does not answer in
+place) and the in-place HTTP protocol (``mock_server.connection``) both call these, so
+there is one engine. Both run once per request and are written for speed: one header
+dict per request, answers encoded once, nothing built that the answer does not need.
+
+A submit goes: API key -> scenario named by the request (header, test key) -> body read
+(size-limited) -> validation -> scenario for the body (queue, rules, chaos, default) ->
+job stored -> the job's first answer. A status request goes: API key -> the key's job ->
+expiry -> the fault of this request, if any -> poll -> the job's answer. Every refusal
+is an ApiError, which ``respond`` renders as a FAILURE body.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope
+
+from mock_server import faults
+from mock_server.errors import ApiError, JsonAnswer, encode_json
+from mock_server.jobs import Job, key_fingerprint, new_job_id
+from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
+from mock_server.settings import Secret
+from mock_server.state import MockState
+from mock_server.stores import StoreUnavailable
+from mock_server.validation import InvalidRequest, documented_body, validate
+
+log = logging.getLogger("ipmock")
+
+SUBMIT_PATH = "/sdxl/text2image/v1"
+STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
+STATUS_PREFIX = STATUS_PATH.split("{")[0]
+
+
+class ApiRequest:
+    """What submit and status read of a request: its ASGI scope (for the journal and the
+    faults), its headers as a dict (lower-case names, the first of repeated ones) and its
+    body, whole (the in-place protocol) or still to be received (ASGI)."""
+
+    __slots__ = ("_body", "_receive", "headers", "scope")
+
+    def __init__(
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        *,
+        body: bytes | None = None,
+        receive: Receive | None = None,
+    ) -> None:
+        self.scope, self.headers = scope, headers
+        self._body, self._receive = body, receive
+
+    @classmethod
+    def from_scope(cls, scope: Scope, receive: Receive) -> ApiRequest:
+        return cls(scope, header_dict(scope["headers"]), receive=receive)
+
+    async def body(self, limit: int) -> bytes:
+        """The whole body; 413 past ``limit`` bytes, 400 if the client left mid-body."""
+        if self._body is not None:
+            if len(self._body) > limit:
+                raise _too_large(limit)
+            return self._body
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        assert self._receive is not None
+        body = bytearray()
+        try:
+            async for chunk in Request(self.scope, self._receive).stream():
+                body.extend(chunk)
+                if len(body) > limit:
+                    raise _too_large(limit)
+        except ClientDisconnect:  # nobody is left to read an answer; no alarm either
+            raise ApiError(
+                400, "invalid_request", "the client closed the connection before the body ended"
+            ) from None
+        return bytes(body)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+
+
+def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers by lower-case name; of a repeated header, the first (as Starlette reads it)."""
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in reversed(raw)
+    }
+
+
+Operation = Callable[[MockState, ApiRequest], Awaitable[Response]]
+
+
+def route(method: str, path: str) -> tuple[Operation, str] | None:
+    """The operation of a submit or a status request, and the job id of a status one."""
+    if path == SUBMIT_PATH:
+        return (submit, "") if method == "POST" else None
+    if method == "GET" and path.startswith(STATUS_PREFIX):
+        job_id = path[len(STATUS_PREFIX) :]
+        if job_id and "/" not in job_id:
+            return status, job_id
+    return None
+
+
+async def respond(state: MockState, operation: Operation, request: ApiRequest) -> Response:
+    """The operation's answer, refusals and failures included; a deliberate
+    ConnectionDropped is raised for the server to close the connection."""
+    try:
+        return await operation(state, request)
+    except ApiError as exc:
+        return exc.response()
+    except StoreUnavailable as exc:
+        return store_unavailable(request.scope, exc)
+    except faults.ConnectionDropped:
+        raise
+    except Exception:
+        return unexpected(request.scope)
+
+
+def store_unavailable(scope: Scope, exc: Exception) -> Response:
+    log.warning("%s %s: %s", scope["method"], scope["path"], exc)
+    return ApiError(
+        503, "busy", "the service is briefly unavailable: try again shortly", retry_after=1
+    ).response()
+
+
+def unexpected(scope: Scope) -> Response:
+    """A 500 for a bug, logged with its traceback (call it from the ``except``)."""
+    log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+    return ApiError(500, "server_error", "internal error in the mock server").response()
+
+
+def _api_key(state: MockState, request: ApiRequest) -> str:
+    key = request.headers.get("api-key", "").strip()
+    if not key:
+        raise ApiError(401, "unauthorized", "missing API key: send it in the API-Key header")
+    known = state.settings.api_keys
+    if known and not key.startswith(TEST_KEY_PREFIX) and not _one_of(key, known):
+        raise ApiError(401, "unauthorized", "invalid API key")
+    return key
+
+
+def _one_of(key: str, known: tuple[Secret, ...]) -> bool:
+    # Compare with every key, in constant time each, so timing tells nothing.
+    matches = [hmac.compare_digest(key.encode(), k.reveal().encode()) for k in known]
+    return any(matches)
+
+
+def _scenario_named_by(state: MockState, request: ApiRequest, key: str) -> Scenario | None:
+    """The scenario the request itself names (header, test key); a refusal is raised."""
+    try:
+        scenario = state.book.by_request(request.headers, key)
+    except UnknownScenario as exc:
+        raise ApiError(400, "invalid_request", str(exc)) from None
+    if scenario is not None and scenario.refusal is not None:
+        raise ApiError.refusal(scenario.refusal)
+    return scenario
+
+
+def _base_url(state: MockState, request: ApiRequest) -> str:
+    """Where download URLs point: --public-url, else the scheme and Host the client used."""
+    if state.settings.public_url:
+        return state.settings.public_url.rstrip("/")
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server_host, port = scope.get("server") or ("127.0.0.1", 80)
+        host = f"[{server_host}]:{port}" if ":" in server_host else f"{server_host}:{port}"
+    return _origin(scope.get("scheme", "http"), host, scope.get("root_path", ""))
+
+
+@lru_cache(maxsize=256)
+def _origin(scheme: str, host: str, root_path: str) -> str:
+    return f"{scheme}://{host}{root_path}".rstrip("/")
+
+
+def job_body(state: MockState, job: Job, request: ApiRequest) -> dict[str, Any]:
+    """The job's answer, as the submit and status endpoints give it."""
+    body: dict[str, Any] = {"status": job.state, "id": job.id}
+    if job.state == "SUCCESS":
+        base = _base_url(state, request)
+        body["download_urls"] = [f"{base}/images/{job.id}/{i}.png" for i in range(job.samples)]
+    elif job.state == "FAILURE":
+        body["error"] = job.error or job.scenario.error
+        body["code"] = "generation_failed"
+    if job.warnings:
+        body["warnings"] = list(job.warnings)
+    if job.scenario.extra_fields:
+        body |= {"eta": 12.5, "meta": {"queue_position": 3, "worker": "mock"}, "x_trace": "ab12"}
+    return body
+
+
+async def submit(state: MockState, request: ApiRequest) -> Response:
+    if state.clock.shared is not None:
+        await state.clock.sync()
+    key = _api_key(state, request)
+    scenario = _scenario_named_by(state, request, key)
+    raw = await request.body(state.settings.max_body_bytes)
+    settings = state.settings
+    try:
+        accepted = validate(
+            raw, strict=settings.strict, accept_model_uuid=settings.accept_model_uuid
+        )
+    except InvalidRequest as exc:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"invalid request: {exc}",
+            errors=exc.errors,
+            warnings=exc.warnings,
+        ) from None
+    body = accepted.body
+    scenario = scenario or await state.queue.pop() or state.book.for_body(body)
+    if scenario.refusal is not None:
+        raise ApiError.refusal(scenario.refusal)
+    now = state.clock.now()
+    ttl = settings.job_ttl if scenario.expires_after is None else scenario.expires_after
+    url_ttl = settings.url_ttl if scenario.url_ttl is None else scenario.url_ttl
+    job = Job(
+        id=new_job_id(),
+        owner=key_fingerprint(key),
+        scenario=scenario,
+        request=documented_body(body),
+        seed=body["seed"] if body["seed"] >= 0 else state.seeds.randrange(2**32),
+        created_at=now,
+        expires_at=now + ttl,
+        forget_at=now + ttl + url_ttl,
+        warnings=tuple(w.message for w in accepted.warnings),
+    )
+    job.settle(now)
+    limit = settings.max_in_flight
+    if not await state.store.add(job, max_in_flight=limit):
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many jobs in flight for this API key (the limit is {limit}): "
+            "poll them until they finish, then submit again",
+            retry_after=1,
+        )
+    await state.generator.start(job, state.store)
+    answer = encode_json(job_body(state, job, request))
+    return JsonAnswer(answer, 202 if job.state == "PENDING" else 200)
+
+
+async def status(state: MockState, request: ApiRequest) -> Response:
+    if state.clock.shared is not None:
+        await state.clock.sync()
+    key = _api_key(state, request)
+    _scenario_named_by(state, request, key)
+    job_id: str = request.scope["path_params"]["id"]
+    job = await state.store.get(job_id)
+    now = state.clock.now()
+    if (
+        job is None
+        or now >= job.forget_at
+        or not hmac.compare_digest(job.owner, key_fingerprint(key))
+    ):
+        raise ApiError(404, "not_found", f"no job with id {job_id!r} for this API key")
+    if now >= job.expires_at:
+        raise ApiError(410, "expired", f"job {job_id!r} has expired")
+    job.status_requests += 1
+    fault = state.book.fault_for(job.scenario, job.status_requests)
+    if fault is not None:
+        await state.store.save(job)
+        faulted = await faults.answer(fault, request.scope, state.clock, state.book.fault_rng)
+        if faulted is not None:
+            return faulted
+    job.poll(state.clock.now())
+    await state.store.save(job)
+    answer = JsonAnswer(encode_json(job_body(state, job, request)))
+    return answer if fault is None else faults.paced(fault, answer, state.clock)
