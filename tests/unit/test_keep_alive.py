@@ -1,0 +1,95 @@
+"""The in-place protocol's keep-alive timer: an idle connection closes after the timeout,
+a busy one never does (one timer per idle spell, not one per answer)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from uvicorn.config import Config
+from uvicorn.lifespan.on import LifespanOn
+from uvicorn.server import ServerState
+
+from mock_server.app import create_app
+from mock_server.connection import MockHttpProtocol
+from mock_server.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT_S = 0.3
+POLL = b"GET /sdxl/text2image/v1/status/nope HTTP/1.1\r\nHost: mock\r\nAPI-Key: k\r\n\r\n"
+
+
+class _Transport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+
+async def _connection() -> tuple[MockHttpProtocol, _Transport, LifespanOn]:
+    config = Config(
+        create_app(Settings()),
+        http=MockHttpProtocol,
+        log_level="warning",
+        access_log=False,  # as ipmock serve runs it: an access log turns answering in place off
+        timeout_keep_alive=TIMEOUT_S,
+    )
+    config.load()
+    lifespan = LifespanOn(config)
+    await lifespan.startup()  # builds the app's stack: answers in place from here
+    protocol = MockHttpProtocol(config=config, server_state=ServerState(), app_state={})
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport, lifespan
+
+
+async def test_an_idle_connection_closes_after_the_timeout() -> None:
+    protocol, transport, lifespan = await _connection()
+    protocol.data_received(POLL)
+    assert b" 404 " in transport.written[-1]  # answered in place, at once
+    await asyncio.sleep(TIMEOUT_S / 2)
+    assert not transport.closed
+    await asyncio.sleep(TIMEOUT_S)
+    assert transport.closed
+    await lifespan.shutdown()
+
+
+async def test_a_busy_connection_stays_open_past_many_timeouts() -> None:
+    protocol, transport, lifespan = await _connection()
+    for _ in range(12):  # 12 x 0.1 s: four timeouts' worth, never idle for one
+        protocol.data_received(POLL)
+        await asyncio.sleep(TIMEOUT_S / 3)
+    assert not transport.closed and len(transport.written) == 12  # one write per answer
+    await asyncio.sleep(TIMEOUT_S * 1.5)
+    assert transport.closed
+    await lifespan.shutdown()
+
+
+async def test_a_request_in_progress_is_not_cut_off() -> None:
+    protocol, transport, lifespan = await _connection()
+    protocol.data_received(POLL)
+    await asyncio.sleep(TIMEOUT_S * 0.9)
+    protocol.data_received(POLL[:20])  # a request begins just before the timeout
+    await asyncio.sleep(TIMEOUT_S * 0.5)  # the timer fires while it is unfinished
+    assert not transport.closed
+    protocol.data_received(POLL[20:])
+    assert len(transport.written) == 2
+    await asyncio.sleep(TIMEOUT_S * 1.5)
+    assert transport.closed
+    await lifespan.shutdown()
