@@ -60,8 +60,11 @@ from mock_server import contract  # noqa: E402
 
 PEERS_SOURCE = BENCH / "peers"  # package.json and package-lock.json (committed)
 PEERS_HOME = BENCH / ".peers"  # where npm installs them (ignored by git)
-SERVERS = ("ipmock", "prism", "wiremock")
+SERVERS = ("ipmock", "prism", "wiremock", "ceiling")
 PEERS = ("prism", "wiremock")
+CEILING = "ceiling"
+"""Not a peer: bench/ceiling_server.py, the submit's validation alone in bare CPython
+(no framework, no state), the most any CPython design could do here."""
 GOAL_RATIO = 1.5  # ipmock must do at least this many times the best peer's req/s
 READY_TIMEOUT_S = 90.0  # a JVM or Prism on a busy 2-core machine starts slowly
 JIT_WARMUP_S = 60  # seconds of load WireMock needs before its rate stops climbing
@@ -404,6 +407,16 @@ def wiremock_server(port: int, root: Path, threads: int | None, java: str = "jav
     )
 
 
+def ceiling_server(port: int, processes: int) -> Server:
+    return Server(
+        CEILING,
+        [sys.executable, str(BENCH / "ceiling_server.py"), str(port), str(processes)],
+        port,
+        settings=f"bench/ceiling_server.py: uvloop + httptools + validate(), no state, "
+        f"{processes} process(es) on SO_REUSEPORT",
+    )
+
+
 # ---------------------------------------------------------------- correctness checks
 
 
@@ -698,6 +711,13 @@ def print_report(
             f"p99 {mine.p99_ms:.2f} vs {here[v.best_p99_peer].p99_ms:.2f} ms "
             f"({v.best_p99_peer}, {v.p99_ratio:.2f}x): {'MET' if v.met else 'NOT MET'}"
         )
+        if CEILING in here:
+            goal = GOAL_RATIO * here[v.best_rps_peer].requests_per_s
+            ceiling = here[CEILING].requests_per_s
+            print(
+                f"  {'':<14} the CPython ceiling answers {ceiling:.0f} req/s, "
+                f"{ceiling / goal:.2f}x the goal's {goal:.0f}"
+            )
 
 
 # ---------------------------------------------------------------- main
@@ -750,7 +770,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--only", type=_parse_only, default=list(SERVERS), metavar="NAMES",
-        help="comma-separated subset of ipmock,prism,wiremock (all)",
+        help="comma-separated subset of ipmock,prism,wiremock,ceiling (all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--ceiling-processes", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="processes of bench/ceiling_server.py (the CPU count)",
     )  # fmt: skip
     parser.add_argument(
         "--wiremock-threads", type=int, default=WIREMOCK_CONTAINER_THREADS, metavar="N",
@@ -827,6 +851,7 @@ def _run(args: argparse.Namespace, selected: list[str], java: str) -> int:
             makers["wiremock"] = lambda: wiremock_server(
                 ports["wiremock"], root, args.wiremock_threads or None, java
             )
+        makers[CEILING] = lambda: ceiling_server(ports[CEILING], args.ceiling_processes)
         servers = {name: makers[name]() for name in selected}
         bases: dict[str, str] = {}
         pids: dict[str, int] = {}
