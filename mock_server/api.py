@@ -60,7 +60,7 @@ class ApiRequest:
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive) -> ApiRequest:
-        return cls(scope, header_dict(scope["headers"]), receive=receive)
+        return cls(scope, _header_dict(scope["headers"]), receive=receive)
 
     async def body(self, limit: int) -> bytes:
         """The whole body; 413 past ``limit`` bytes, 400 if the client left mid-body."""
@@ -89,7 +89,7 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
 
 
-def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Headers by lower-case name; of a repeated header, the first (as Starlette reads it)."""
     return {
         name.decode("latin-1").lower(): value.decode("latin-1") for name, value in reversed(raw)
@@ -182,7 +182,7 @@ def _origin(scheme: str, host: str, root_path: str) -> str:
     return f"{scheme}://{host}{root_path}".rstrip("/")
 
 
-def job_body(state: MockState, job: Job, request: ApiRequest) -> dict[str, Any]:
+def _job_body(state: MockState, job: Job, request: ApiRequest) -> dict[str, Any]:
     """The job's answer, as the submit and status endpoints give it."""
     body: dict[str, Any] = {"status": job.state, "id": job.id}
     if job.state == "SUCCESS":
@@ -246,7 +246,7 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
             retry_after=1,
         )
     await state.generator.start(job, state.store)
-    answer = encode_json(job_body(state, job, request))
+    answer = encode_json(_job_body(state, job, request))
     return JsonAnswer(answer, 202 if job.state == "PENDING" else 200)
 
 
@@ -275,5 +275,5 @@ async def status(state: MockState, request: ApiRequest) -> Response:
             return faulted
     job.poll(state.clock.now())
     await state.store.save(job)
-    answer = JsonAnswer(encode_json(job_body(state, job, request)))
+    answer = JsonAnswer(encode_json(_job_body(state, job, request)))
     return answer if fault is None else faults.paced(fault, answer, state.clock)
