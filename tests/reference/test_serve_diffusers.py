@@ -77,6 +77,8 @@ class Gate:
         self.calls = 0
         self.running = 0
         self.most_at_once = 0
+        self.fail_next: BaseException | None = None
+        """Raised by the next call instead of generating (an out-of-memory, say)."""
         self._lock = threading.Lock()
 
     def __call__(self, *args: Any) -> Any:
@@ -84,8 +86,11 @@ class Gate:
             self.calls += 1
             self.running += 1
             self.most_at_once = max(self.most_at_once, self.running)
+            failure, self.fail_next = self.fail_next, None
         try:
             assert self.open.wait(WAIT_S)
+            if failure is not None:
+                raise failure
             return self.generate(*args)
         finally:
             with self._lock:
@@ -214,6 +219,28 @@ async def test_one_job_at_a_time_and_a_failure_does_not_stop_the_queue(
     assert gate.calls == 2, "bad inputs fail before the model runs"
     assert generator.generated == 4
     assert (await client.get("/__mock/generation")).json() == {"waiting": 0}
+
+
+@pytest.mark.anyio
+async def test_out_of_gpu_memory_is_a_failure_that_says_so_and_the_next_job_runs(
+    served: Served, gate: Gate
+) -> None:
+    import torch
+
+    client, _ = served
+    gate.fail_next = torch.cuda.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.10 GiB total capacity)\n"
+        "See documentation for Memory Management"
+    )
+    failed = await settled(client, (await submit(client, BODY))["id"])
+    assert failed["status"] == "FAILURE" and failed["code"] == "generation_failed"
+    assert failed["error"] == (
+        "out of GPU memory: CUDA out of memory. Tried to allocate 2.00 GiB "
+        "(GPU 0; 79.10 GiB total capacity)"
+    )
+    after = await settled(client, (await submit(client, BODY))["id"])
+    assert len(await downloads(client, after)) == 2
+    assert gate.calls == 2
 
 
 @pytest.mark.anyio
