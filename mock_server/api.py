@@ -135,6 +135,10 @@ def store_unavailable(scope: Scope, exc: Exception) -> Response:
 def unexpected(scope: Scope) -> Response:
     """A 500 for a bug, logged with its traceback (call it from the ``except``)."""
     log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+    return server_error()
+
+
+def server_error() -> Response:
     return ApiError(500, "server_error", "internal error in the mock server").response()
 
 

@@ -93,7 +93,7 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     if isinstance(exc, faults.ConnectionDropped):  # a drop is on purpose: no alarm
-        return ApiError(500, "server_error", "internal error in the mock server").response()
+        return api.server_error()
     return api.unexpected(request.scope)
 
 
@@ -229,8 +229,8 @@ GC_THRESHOLDS = (50_000, 50, 100)
 """The collector's thresholds while serving. Python's (700, 10, 10) run a young
 collection every few submits and a middle one every hundred or so, each a pause of
 milliseconds with thousands of jobs stored; these run them a seventieth as often. The
-submit p99 fell from 10-14 ms to 4 ms in bench/serve_throughput-style runs, throughput
-unchanged; reference counting still frees all but cyclic garbage at once."""
+submit p99 fell from 10-14 ms to 3.7-4.2 ms, req/s unchanged (bench/README.md, peers
+section); reference counting still frees all but cyclic garbage at once."""
 
 
 def prepare_to_serve() -> None:

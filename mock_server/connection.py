@@ -37,7 +37,7 @@ from mock_server import api
 from mock_server.app import HotRoutes
 from mock_server.errors import JsonAnswer
 from mock_server.faults import CONNECTION_EXTENSION, quiet_drops
-from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal, record_quietly
+from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal
 from mock_server.state import MockState
 
 _InPlace = tuple[api.Operation, dict[str, str]]
@@ -215,10 +215,7 @@ class MockHttpProtocol(HttpToolsProtocol):
                 scope, body, response.status_code, response.raw_headers, bytes(response.body),
                 at=at, duration_s=time.perf_counter() - started,
             )  # fmt: skip
-            if isinstance(state.journal, MemoryJournal):
-                state.journal.keep(exchange)
-            else:
-                self._run(record_quietly(state.journal, exchange))
+            cast(MemoryJournal, state.journal).keep(exchange)  # as _in_place_state checked
             self.on_response_complete()
         except Exception as exc:  # a deliberate drop: the cycle closes the connection
             self._answer_in_cycle(_raise(exc), body, keep_alive)
@@ -264,26 +261,18 @@ class MockHttpProtocol(HttpToolsProtocol):
         finish = JournalMiddleware(_Finish(response), state.journal, state.clock)
         self._start_asgi_task(self.cycle, cast(Any, finish))
 
-    def _run(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run a coroutine in place; what is left when it waits goes on in a task."""
-        try:
-            awaited = coroutine.send(None)
-        except StopIteration:
-            return
-        task = self.loop.create_task(_resume(coroutine, awaited))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
-
 
 def _in_place_state(app: Any) -> MockState | None:
-    """The app's state when its requests may be answered in place, else None."""
+    """The app's state when its requests may be answered in place (state in this
+    process, its journal included, and the mock's images), else None."""
     while isinstance(app, ProxyHeadersMiddleware):
         app = app.app
     hot = getattr(app, "hot_routes", None)  # built with the app's stack, at the lifespan
     if not isinstance(hot, HotRoutes):
         return None
-    settings = hot.state.settings
-    return hot.state if settings.store == "memory" and settings.backend == "mock" else None
+    state, settings = hot.state, hot.state.settings
+    in_process = settings.store == "memory" and isinstance(state.journal, MemoryJournal)
+    return state if in_process and settings.backend == "mock" else None
 
 
 class _Finish:

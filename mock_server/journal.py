@@ -133,7 +133,7 @@ class MemoryJournal:
         self.kept: deque[Exchange] = deque(maxlen=size)
 
     async def record(self, exchange: Exchange) -> None:
-        self.kept.append(exchange)
+        self.keep(exchange)
 
     def keep(self, exchange: Exchange) -> None:
         """``record``, without a coroutine (the in-place protocol's fast path)."""

@@ -211,8 +211,7 @@ def parse(raw: bytes) -> dict[str, Any]:
         return _parse_slowly(raw)
     if type(body) is not dict or _may_hold_huge_integers(body):
         return _parse_slowly(raw)
-    if _may_nest_deeper_than_max(raw) and _depth(body) > MAX_DEPTH:
-        raise InvalidRequest([FieldError("", f"the body is nested deeper than {MAX_DEPTH}")])
+    _refuse_deep_nesting(raw, body)
     return body
 
 
@@ -283,9 +282,13 @@ def _parse_slowly(raw: bytes) -> dict[str, Any]:
                     )
                 ]
             ) from None
+    _refuse_deep_nesting(raw, body)
+    return body
+
+
+def _refuse_deep_nesting(raw: bytes, body: dict[str, Any]) -> None:
     if _may_nest_deeper_than_max(raw) and _depth(body) > MAX_DEPTH:
         raise InvalidRequest([FieldError("", f"the body is nested deeper than {MAX_DEPTH}")])
-    return body
 
 
 def _may_nest_deeper_than_max(raw: bytes) -> bool:
