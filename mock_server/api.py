@@ -186,12 +186,24 @@ def _origin(scheme: str, host: str, root_path: str) -> str:
     return f"{scheme}://{host}{root_path}".rstrip("/")
 
 
-def _job_body(state: MockState, job: Job, request: ApiRequest) -> dict[str, Any]:
-    """The job's answer, as the submit and status endpoints give it."""
+def _job_answer(state: MockState, job: Job, request: ApiRequest) -> bytes:
+    """The job's answer body, as the submit and status endpoints give it, encoded; made
+    once for each state the job is in (and each base URL it is asked through)."""
+    base = _base_url(state, request)
+    cached = job.answer
+    if cached is not None and cached[0] == job.state and cached[1] == base:
+        return cached[2]
+    answer = encode_json(_job_body(job, base))
+    job.answer = (job.state, base, answer)
+    return answer
+
+
+def _job_body(job: Job, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {"status": job.state, "id": job.id}
     if job.state == "SUCCESS":
-        base = _base_url(state, request)
-        body["download_urls"] = [f"{base}/images/{job.id}/{i}.png" for i in range(job.samples)]
+        body["download_urls"] = [
+            f"{base_url}/images/{job.id}/{i}.png" for i in range(job.samples)
+        ]
     elif job.state == "FAILURE":
         body["error"] = job.error or job.scenario.error
         body["code"] = "generation_failed"
@@ -250,8 +262,7 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
             retry_after=1,
         )
     await state.generator.start(job, state.store)
-    answer = encode_json(_job_body(state, job, request))
-    return JsonAnswer(answer, 202 if job.state == "PENDING" else 200)
+    return JsonAnswer(_job_answer(state, job, request), 202 if job.state == "PENDING" else 200)
 
 
 async def status(state: MockState, request: ApiRequest) -> Response:
@@ -277,7 +288,7 @@ async def status(state: MockState, request: ApiRequest) -> Response:
         faulted = await faults.answer(fault, request.scope, state.clock, state.book.fault_rng)
         if faulted is not None:
             return faulted
-    job.poll(state.clock.now())
+    job.poll(now if fault is None else state.clock.now())
     await state.store.save(job)
-    answer = JsonAnswer(encode_json(_job_body(state, job, request)))
+    answer = JsonAnswer(_job_answer(state, job, request))
     return answer if fault is None else faults.paced(fault, answer, state.clock)

@@ -43,6 +43,9 @@ from mock_server.state import MockState
 _InPlace = tuple[api.Operation, dict[str, str]]
 """A request being answered in place: its operation and its headers."""
 
+_HEADERS_TO_CHECK = frozenset({b"expect", b"content-length", b"transfer-encoding"})
+"""Besides ``x-forwarded-*``: the headers that may keep a request off the in-place path."""
+
 
 class MockHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus:
@@ -59,13 +62,29 @@ class MockHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         logging.getLogger("uvicorn.error").addFilter(quiet_drops)  # idempotent
         super().connection_made(transport)
-        self._state = _in_place_state(self.app) if not self.access_log else None
+        # uvicorn's access log and its concurrency limit live in its usual cycle
+        usual_only = self.access_log or self.limit_concurrency is not None
+        self._state = None if usual_only else _in_place_state(self.app)
         self._extensions: Any = {CONNECTION_EXTENSION: {"transport": transport}}
         self._in_place: _InPlace | None = None
         self._body_parts: list[bytes] = []
         self._date_headers: tuple[list[tuple[bytes, bytes]], bytes] = ([], b"")
-        self._asgi = {"version": self.asgi_version, "spec_version": "2.3"}
         self._idle_since: float | None = None
+        self._usual_only = False
+        if self._state is not None:
+            self._journal = cast(MemoryJournal, self._state.journal)  # as _in_place_state checked
+            self._max_body_bytes = self._state.settings.max_body_bytes
+        self._raw_root_path = self.root_path.encode("ascii")
+        self._scope_base = {
+            "type": "http",
+            "asgi": {"version": self.asgi_version, "spec_version": "2.3"},
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "root_path": self.root_path,
+            "query_string": b"",
+            "extensions": self._extensions,
+        }
 
     # -- keep-alive: one timer per idle spell, not one per request ----------------------
     # uvicorn cancels its keep-alive timer when data arrives and arms a new one after
@@ -110,10 +129,30 @@ class MockHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     # -- requests --------------------------------------------------------------------
+    # The in-place path is written for speed: it runs once per request, and its every
+    # step was measured (bench/README.md, "What changed").
 
     def on_message_begin(self) -> None:
         # What uvicorn's on_url and on_header fill; its scope waits for on_headers_complete.
         self.url, self.headers, self.expect_100_continue = b"", [], False
+        self._usual_only = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        self.headers.append((name, value))
+        if name in _HEADERS_TO_CHECK or name.startswith(b"x-forwarded-"):
+            self._check_header(name, value)
+
+    def _check_header(self, name: bytes, value: bytes) -> None:
+        """Note a header that uvicorn reads, or that only its usual path handles."""
+        if name == b"expect":
+            if value.lower() == b"100-continue":  # as uvicorn reads it
+                self.expect_100_continue = self._usual_only = True
+        elif name == b"content-length" and self._state is not None:
+            if not value.isdigit() or int(value) > self._max_body_bytes:
+                self._usual_only = True  # the usual path refuses it while it streams in
+        else:  # chunked bodies, and the proxy headers uvicorn reads
+            self._usual_only = True
 
     def _begin_in_uvicorn(self) -> None:
         """Make uvicorn's scope for the request, as its on_message_begin would have."""
@@ -124,7 +163,7 @@ class MockHttpProtocol(HttpToolsProtocol):
         self.scope["extensions"] = self._extensions
 
     def on_headers_complete(self) -> None:
-        self._in_place = self._route_in_place()
+        self._in_place = None if self._usual_only else self._route_in_place()
         if self._in_place is None:
             self._begin_in_uvicorn()
             super().on_headers_complete()
@@ -147,60 +186,43 @@ class MockHttpProtocol(HttpToolsProtocol):
     def _route_in_place(self) -> _InPlace | None:
         """A submit or a status request that can be answered in place: its operation and
         headers, the scope completed as uvicorn would have; else None."""
-        state, url = self._state, self.url
         if (
-            state is None
+            self._state is None
             or (self.cycle is not None and not self.cycle.response_complete)  # one before
             or self.flow.write_paused  # the client is not reading: uvicorn's cycle waits
-            or self.expect_100_continue
-            or self.limit_concurrency is not None
             or self.parser.should_upgrade()
-            or b"?" in url  # a query string, or an escaped path: uvicorn's parsing
-            or b"%" in url
-            or not url.isascii()
         ):
             return None
+        url = self.url
+        try:
+            path = self.root_path + url.decode("ascii")
+        except UnicodeDecodeError:
+            return None
         method = self.parser.get_method().decode("ascii")
-        path = self.root_path + url.decode("ascii")
         hot = api.route(method, path)
         if hot is None:
             return None
-        limit = state.settings.max_body_bytes
-        headers: dict[str, str] = {}
-        for name, value in reversed(self.headers):  # the first of repeated ones wins
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > limit:
-                    return None  # the usual path refuses it while it streams in
-            elif name == b"transfer-encoding" or name.startswith(b"x-forwarded-"):
-                return None  # chunked bodies, and the proxy headers uvicorn reads
-            headers[name.decode("latin-1")] = value.decode("latin-1")
         operation, job_id = hot
-        scope: Any = {
-            "type": "http",
-            "asgi": self._asgi,
-            "http_version": self.parser.get_http_version(),
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "root_path": self.root_path,
-            "headers": self.headers,
-            "state": self.app_state.copy(),
-            "method": method,
-            "path": path,
-            "raw_path": path.encode("ascii"),
-            "query_string": b"",
-            "extensions": self._extensions,
-            "path_params": {"id": job_id} if job_id else {},
-        }
+        if "?" in job_id or "%" in job_id:  # a query string, an escaped id: uvicorn parses
+            return None
+        scope: Any = self._scope_base.copy()
+        scope["http_version"] = self.parser.get_http_version()
+        scope["headers"] = self.headers
+        scope["state"] = self.app_state.copy()
+        scope["method"] = method
+        scope["path"] = path
+        scope["raw_path"] = self._raw_root_path + url
+        scope["path_params"] = {"id": job_id} if job_id else {}
         self.scope = scope
-        return operation, headers
+        headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in reversed(self.headers)}
+        return operation, headers  # of repeated headers, the first wins (as in Starlette)
 
     def _answer_in_place(
         self, operation: api.Operation, headers: dict[str, str], body: bytes
     ) -> None:
         state, scope = self._state, cast(Scope, self.scope)
         assert state is not None
-        keep_alive = scope["http_version"] != "1.0" and self.parser.should_keep_alive()
+        keep_alive = self.parser.should_keep_alive() and scope["http_version"] != "1.0"
         started, at = time.perf_counter(), state.clock.now()
         answering = api.respond(state, operation, api.ApiRequest(scope, headers, body=body))
         try:
@@ -215,7 +237,7 @@ class MockHttpProtocol(HttpToolsProtocol):
                 scope, body, response.status_code, response.raw_headers, bytes(response.body),
                 at=at, duration_s=time.perf_counter() - started,
             )  # fmt: skip
-            cast(MemoryJournal, state.journal).keep(exchange)  # as _in_place_state checked
+            self._journal.keep(exchange)
             self.on_response_complete()
         except Exception as exc:  # a deliberate drop: the cycle closes the connection
             self._answer_in_cycle(_raise(exc), body, keep_alive)
@@ -227,12 +249,11 @@ class MockHttpProtocol(HttpToolsProtocol):
         if default is not self._date_headers[0]:
             encoded = b"".join(b"%s: %s\r\n" % pair for pair in default)
             self._date_headers = (default, encoded)
-        parts = [STATUS_LINE[response.status_code], self._date_headers[1]]
-        parts += [b"%s: %s\r\n" % pair for pair in response.raw_headers]
+        head = b"".join([b"%s: %s\r\n" % pair for pair in response.raw_headers])
         if not keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts += (b"\r\n", bytes(response.body))
-        self.transport.write(b"".join(parts))
+            head += b"connection: close\r\n"
+        status = STATUS_LINE[response.status_code]
+        self.transport.write(b"%s%s%s\r\n%s" % (status, self._date_headers[1], head, response.body))
         if not keep_alive:
             self.transport.close()
 

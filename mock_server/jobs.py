@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -63,6 +63,9 @@ class Job:
     finished_at: float | None = None
     error: str | None = None
     """Why the job failed, when its generator says (else the scenario's error)."""
+    answer: tuple[State, str, bytes] | None = field(default=None, repr=False, compare=False)
+    """The job's last answer body, encoded, with the state and base URL it was made for:
+    this process's cache (a job's answer changes only with those two), never stored."""
 
     def settle(self, now: float) -> None:
         """Reach the scenario's outcome once its pending polls and seconds are spent.
@@ -89,6 +92,7 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["answer"]
         data["scenario"] = self.scenario.to_json()
         return data
 

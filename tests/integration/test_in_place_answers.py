@@ -24,6 +24,10 @@ CONFIG = """\
 name = "slow"
 pending_polls = 1
 faults = [{ at_request = 1, kind = "delay", seconds = 0.3 }]
+
+[[scenarios]]
+name = "one-poll"
+pending_polls = 1
 """
 
 
@@ -167,6 +171,62 @@ def test_answers_in_place_are_journaled(base_url: str) -> None:
     assert submit["headers"]["api-key"] == "<redacted>"
     assert json.loads(submit["response_body"])["id"] == job
     assert (poll["path"], poll["status"], poll["dropped"]) == (STATUS + job, 200, False)
+
+
+def test_each_answer_follows_the_jobs_state_and_the_host_it_was_asked_through(
+    base_url: str,
+) -> None:
+    job = _submit(base_url, "test_one-poll")
+
+    def poll(host: str) -> dict[str, Any]:
+        headers = {"API-Key": "test_one-poll", "Host": host}
+        answer: dict[str, Any] = httpx.get(base_url + STATUS + job, headers=headers).json()
+        return answer
+
+    assert poll("a.test")["status"] == "PENDING"
+    first = poll("a.test")
+    assert first["status"] == "SUCCESS"
+    assert first["download_urls"][0].startswith("http://a.test/images/")
+    assert poll("b.test:81")["download_urls"][0].startswith("http://b.test:81/images/")
+    assert poll("a.test") == first
+
+
+def test_expect_100_continue_gets_its_interim_answer(base_url: str) -> None:
+    with _connect(base_url) as sock:
+        head = _request("POST", SUBMIT, "test_success", BODY, extra="Expect: 100-continue\r\n")
+        sock.sendall(head.removesuffix(BODY))
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            interim += sock.recv(1)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(BODY)
+        status, _, body = _Answers(sock).next()
+    assert (status, body["status"]) == (200, "SUCCESS")
+
+
+def test_a_chunked_submit_then_a_poll_on_one_connection(base_url: str) -> None:
+    chunked = (
+        f"POST {SUBMIT} HTTP/1.1\r\nHost: mock\r\nAPI-Key: test_success\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode() + b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
+    with _connect(base_url) as sock:
+        sock.sendall(chunked)
+        answers = _Answers(sock)
+        status, _, submitted = answers.next()
+        assert (status, submitted["status"]) == (200, "SUCCESS")
+        sock.sendall(_request("GET", STATUS + submitted["id"], "test_success"))
+        status, _, polled = answers.next()
+    assert (status, polled["id"], polled["status"]) == (200, submitted["id"], "SUCCESS")
+
+
+def test_a_query_string_or_an_escaped_id_is_read_as_uvicorn_reads_it(base_url: str) -> None:
+    job = _submit(base_url, "test_success")
+    escaped = job[:3] + "".join(f"%{ord(c):02X}" for c in job[3:6]) + job[6:]
+    for path in (STATUS + job + "?verbose=1", STATUS + escaped):
+        with _connect(base_url) as sock:
+            sock.sendall(_request("GET", path, "test_success"))
+            status, _, body = _Answers(sock).next()
+        assert (status, body["id"], body["status"]) == (200, job, "SUCCESS"), path
 
 
 # -- the coroutine runner behind the in-place answers ------------------------------
