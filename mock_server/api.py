@@ -201,9 +201,7 @@ def _job_answer(state: MockState, job: Job, request: ApiRequest) -> bytes:
 def _job_body(job: Job, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {"status": job.state, "id": job.id}
     if job.state == "SUCCESS":
-        body["download_urls"] = [
-            f"{base_url}/images/{job.id}/{i}.png" for i in range(job.samples)
-        ]
+        body["download_urls"] = [f"{base_url}/images/{job.id}/{i}.png" for i in range(job.samples)]
     elif job.state == "FAILURE":
         body["error"] = job.error or job.scenario.error
         body["code"] = "generation_failed"

@@ -35,7 +35,6 @@ _new_tuple = tuple.__new__
 def _note_pid() -> None:
     global _PID
     _PID = os.getpid()
-_new_tuple = tuple.__new__
 
 
 os.register_at_fork(after_in_child=_note_pid)
@@ -117,6 +116,10 @@ class Exchange(NamedTuple):
         }
 
 
+def _capped(body: bytes) -> bytes:
+    """What the journal keeps of a body: enough to show its first _BODY_CAP bytes and
+    that more followed."""
+    return body if len(body) <= _BODY_CAP else body[: _BODY_CAP + 1]
 
 
 class Journal(Protocol):
@@ -198,9 +201,3 @@ async def record_quietly(journal: Journal, exchange: Exchange) -> None:
         await journal.record(exchange)
     except StoreUnavailable as exc:
         log.warning("journal entry lost: %s", exc)
-
-
-def _capped(body: bytes) -> bytes:
-    """What the journal keeps of a body: enough to show its first _BODY_CAP bytes and
-    that more followed."""
-    return body if len(body) <= _BODY_CAP else body[: _BODY_CAP + 1]

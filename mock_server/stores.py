@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Protocol
 
 from mock_server.jobs import Job
 
@@ -68,7 +68,7 @@ class MemoryStore:
         if pending and max_in_flight > 0 and self._count_in_flight(job.owner, now) >= max_in_flight:
             return False
         self._jobs[job.id] = job
-        self._weights[job.id] = weight = _weight(job.request)
+        self._weights[job.id] = weight = _weight(job)
         self._bytes += weight
         heapq.heappush(self._forget, (job.forget_at, job.id))
         if pending:
@@ -141,11 +141,14 @@ class MemoryStore:
         self._not_in_flight(job)
 
 
-def _weight(request: dict[str, Any]) -> int:
-    """Roughly the bytes a job's request holds: its strings, plus a fixed overhead.
-    (A validated request is flat: its values are numbers, strings, or arrays of them;
-    its field names are the schema's own strings, shared by every job.)"""
-    total = 512 + 8 * len(request)
+def _weight(job: Job) -> int:
+    """Roughly the bytes a job holds: the strings of its request and of its warnings
+    (twice: its answer, encoded once per state, repeats them), plus a fixed overhead
+    that covers the rest of its answer. (A validated request is flat: its values are
+    numbers, strings, or arrays of them; its field names are the schema's own strings,
+    shared by every job.)"""
+    request = job.request
+    total = 512 + 8 * len(request) + 2 * sum(len(w) for w in job.warnings)
     for value in request.values():
         kind = type(value)
         if kind is str:

@@ -625,7 +625,9 @@ def _unknown_fields(body: Mapping[str, Any], warnings: list[FieldError]) -> None
         close = difflib.get_close_matches(name, list(_properties()), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         warnings.append(
-            FieldError(name, f"unknown field {name} is ignored{hint}", "the documented fields")
+            FieldError(
+                name, f"unknown field {_shorten(name)} is ignored{hint}", "the documented fields"
+            )
         )
     if len(unknown) > MAX_UNKNOWN_FIELD_WARNINGS:
         rest = len(unknown) - MAX_UNKNOWN_FIELD_WARNINGS

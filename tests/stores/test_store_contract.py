@@ -207,6 +207,16 @@ async def test_the_memory_store_is_bounded_in_bytes_too() -> None:
     assert await store.get(light.id) is light
 
 
+async def test_the_memory_store_weighs_warnings_and_the_answers_that_repeat_them() -> None:
+    store = MemoryStore(max_bytes=1_000_000)
+    heavy = [make_job() for _ in range(3)]
+    for job in heavy:
+        job.warnings = ("w" * 200_000,)  # 2 x 200 kB a job: its warning, and its answer's
+        await store.add(job)
+    kept = [j.id for j in await store.jobs()]
+    assert kept == [j.id for j in heavy[-2:]]  # 2 x 400 kB fit in 1 MB; 3 do not
+
+
 async def test_the_memory_store_forgets_jobs_past_forget_at() -> None:
     store = MemoryStore()
     old = make_job(ttl=10)  # forgotten at NOW + 20

@@ -408,6 +408,12 @@ async def test_unknown_field_is_accepted_with_a_warning(
         assert len(data["warnings"]) == 1 and "colour_grading" in data["warnings"][0]
 
 
+def test_a_huge_unknown_field_name_is_shortened_in_its_warning() -> None:
+    name = "x" * 100_000
+    (warning,) = accepted(body(**{name: 1})).warnings
+    assert len(warning.message) < 200 and "100000 characters" in warning.message
+
+
 @pytest.mark.parametrize(
     ("typo", "meant"),
     [
