@@ -60,7 +60,7 @@ class ApiRequest:
 
     @classmethod
     def from_scope(cls, scope: Scope, receive: Receive) -> ApiRequest:
-        return cls(scope, _header_dict(scope["headers"]), receive=receive)
+        return cls(scope, header_dict(scope["headers"]), receive=receive)
 
     async def body(self, limit: int) -> bytes:
         """The whole body; 413 past ``limit`` bytes, 400 if the client left mid-body."""
@@ -89,7 +89,7 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
 
 
-def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """Headers by lower-case name; of a repeated header, the first (as Starlette reads it)."""
     return {
         name.decode("latin-1").lower(): value.decode("latin-1") for name, value in reversed(raw)

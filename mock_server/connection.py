@@ -214,8 +214,7 @@ class MockHttpProtocol(HttpToolsProtocol):
         scope["raw_path"] = self._raw_root_path + url
         scope["path_params"] = {"id": job_id} if job_id else {}
         self.scope = scope
-        headers = {n.decode("latin-1"): v.decode("latin-1") for n, v in reversed(self.headers)}
-        return operation, headers  # of repeated headers, the first wins (as in Starlette)
+        return operation, api.header_dict(self.headers)
 
     def _answer_in_place(
         self, operation: api.Operation, headers: dict[str, str], body: bytes

@@ -109,9 +109,6 @@ class GenerationRequest:
             body=body,
         )
 
-    def documented_body(self) -> dict[str, Any]:
-        return documented_body(self.body)
-
 
 def documented_body(body: Mapping[str, Any]) -> dict[str, Any]:
     """The body without its unknown fields (each was a warning): what a job keeps.
@@ -292,7 +289,7 @@ def _refuse_deep_nesting(raw: bytes, body: dict[str, Any]) -> None:
 
 
 def _may_nest_deeper_than_max(raw: bytes) -> bool:
-    """Whether ``_depth`` of the body parsed from ``text`` can exceed MAX_DEPTH.
+    """Whether ``_depth`` of the body parsed from ``raw`` can exceed MAX_DEPTH.
 
     ``_depth`` counts the body as 1 and each value one deeper than what holds it: a value
     at depth d sits in d - 1 arrays or objects, each opened by its own "[" or "{" in the
