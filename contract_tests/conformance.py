@@ -169,9 +169,10 @@ def image_checks(client: Client, width: int, height: int, steps: int) -> list[Ch
             problems, figures = body()
         except Exception as exc:  # a failed job fails its check, not the run
             problems, figures = [f"{type(exc).__name__}: {exc}"], ""
-        checks.append(
-            CheckResult(name, problems, seconds=time.monotonic() - started, figures=figures)
-        )
+        check = CheckResult(name, problems, seconds=time.monotonic() - started, figures=figures)
+        checks.append(check)
+        # As it ends, so that a run cut by a time limit still shows it.
+        print(f"  {'ok' if check.ok else 'FAIL'}: {name}: {figures}", flush=True)
 
     def job(key: str, body: dict[str, Any]) -> list[bytes]:
         if key not in jobs:

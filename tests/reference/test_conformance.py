@@ -35,6 +35,10 @@ def test_conformance_on_cpu_at_tiny_size(tiny_dirs: ModelDirs, tmp_path: Path) -
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
     report = out[out.index("ipmock conformance report (64x64, 2 steps)") :]
+    # Each image check is also printed as it ends, before verify runs.
+    before_verify = out[: out.index("ipmock verify")]
+    for check in CHECKS[:-1]:
+        assert f"  ok: {check}: " in before_verify, before_verify[-3000:]
     for check in CHECKS:
         line = next((line for line in report.splitlines() if check in line), "")
         assert line.split(check)[1].split()[0] == "ok", report
