@@ -165,11 +165,30 @@ class JournalMiddleware:
         request_body, response_body = bytearray(), bytearray()
         status: int | None = None
         response_headers: list[tuple[bytes, bytes]] = []
+        body_complete = recorded = False
+
+        async def record(dropped: bool) -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                exchange = Exchange.of(
+                    scope, bytes(request_body), status, response_headers, bytes(response_body),
+                    at=at, duration_s=time.perf_counter() - started, dropped=dropped,
+                )  # fmt: skip
+                await record_quietly(self.journal, exchange)
 
         async def tee_receive() -> Message:
+            nonlocal body_complete
+            if body_complete and scope.get(FAULT_SCOPE_KEY) in SOCKET_FAULT_KINDS:
+                # A socket fault, delivered, waits here for the client to go. The client has
+                # had its answer, so the exchange is recorded now: before the next request
+                # the client sends, which may well arrive first.
+                await record(dropped=True)
             message = await receive()
-            if message["type"] == "http.request" and len(request_body) <= _BODY_CAP:
-                request_body.extend(message.get("body", b""))
+            if message["type"] == "http.request":
+                if len(request_body) <= _BODY_CAP:
+                    request_body.extend(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
             return message
 
         async def tee_send(message: Message) -> None:
@@ -187,11 +206,7 @@ class JournalMiddleware:
             dropped = True
             raise
         finally:
-            exchange = Exchange.of(
-                scope, bytes(request_body), status, response_headers, bytes(response_body),
-                at=at, duration_s=time.perf_counter() - started, dropped=dropped,
-            )  # fmt: skip
-            await record_quietly(self.journal, exchange)
+            await record(dropped)
 
 
 async def record_quietly(journal: Journal, exchange: Exchange) -> None:
