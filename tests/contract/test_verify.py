@@ -94,3 +94,52 @@ def test_a_broken_server_is_caught(
     assert "flow checks: 0 passed, 6 failed" in out
     failures = ET.parse(tmp_path / "v.xml").getroot().findall(".//failure")
     assert len(failures) == 6
+
+
+_FAKE_SCHEMATHESIS = """#!/bin/sh
+# Stands in for schemathesis: the first run ends as 4.32's stateful phase does when its
+# scheduler allows no next step; later runs pass. Each run's arguments are logged.
+echo "$@" >> "{log}"
+if [ ! -e "{log}.ran" ]; then
+    touch "{log}.ran"
+    echo "{stuck}, because no available rule had a True precondition."
+    echo "Errors:"
+    exit 1
+fi
+echo "all checks passed"
+"""
+
+
+@pytest.mark.parametrize(
+    ("failures", "runs", "code"), [(False, 2, 0), (True, 1, 1)], ids=["rerun", "real-failure"]
+)
+def test_schemathesis_stuck_on_its_own_scheduler_is_run_once_more(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    failures: bool,
+    runs: int,
+    code: int,
+) -> None:
+    from contract_tests import verify as verify_module
+
+    log = tmp_path / "runs.log"
+    script = _FAKE_SCHEMATHESIS.format(log=log, stuck=verify_module._SCHEMATHESIS_STUCK)
+    if failures:  # a run that also found failures is not run again
+        script = script.replace('echo "Errors:"', 'echo "Failures:"')
+    fake = tmp_path / "bin" / "schemathesis"
+    fake.parent.mkdir()
+    fake.write_text(script)
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    assert (
+        verify_module.run_schemathesis(
+            "http://127.0.0.1:9", "k", max_examples=1, seed=7, junit=tmp_path / "j.xml"
+        )
+        == code
+    )
+    seeds = [line.split("--seed ")[1].split()[0] for line in log.read_text().splitlines()]
+    assert seeds == ["7", "8"][:runs]
+    out = capsys.readouterr().out
+    assert ("stopped on an error of its own" in out) == (runs == 2)
+    assert ("all checks passed" in out) == (runs == 2)
