@@ -8,19 +8,36 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from ipaddress import ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from jsonschema import Draft202012Validator
+
 from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
+from mock_server.contract import request_schema
 from mock_server.faults import quiet_drops
 from mock_server.generators import Generator
 from mock_server.scenarios import TEST_KEY_PREFIX, ScenarioBook
-from mock_server.settings import Secret, Settings
+from mock_server.settings import (
+    BACKENDS,
+    LOG_LEVELS,
+    PARSERS,
+    REDIS_FORMS,
+    Settings,
+    api_key,
+    checked,
+    choice,
+    environ_values,
+    is_redis_url,
+    seconds,
+    whole,
+)
+from mock_server.validation import describe
 
 if TYPE_CHECKING:
     from reference_impl.server import DiffusersGenerator
@@ -35,26 +52,41 @@ or rules in a config file.
 """
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be from 0 to 65535, got {value}")
-    return value
-
-
 DEFAULT_WEIGHTS_CACHE = Path("~/.cache/ipmock/weights")
 GPU_EXTRA = ("torch", "diffusers", "transformers", "safetensors")
+MODEL_OPTIONS = (
+    "model_dir", "ip_adapter_dir", "random_weights", "weights_cache", "device",
+    "allow_image_network",
+)  # fmt: skip
+WORKER_STORE = f"the redis:// URL that `ipmock serve --store` uses ({REDIS_FORMS})"
 
 
 class UsageError(Exception):
     """A serve option that cannot work; printed, exit status 2."""
 
 
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"config file {text} does not exist")
-    return path
+def _argtype(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser of ``mock_server.settings`` (the one check of a value,
+    for its flag and its IPMOCK_ variable): argparse prints its message after the flag."""
+
+    def type_(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return type_
+
+
+def _setting(name: str) -> Callable[[str], Any]:
+    return _argtype(PARSERS[name])
+
+
+def _version() -> str:
+    try:
+        return version("ipmock")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,22 +95,33 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
         help="serve the mock API (default 127.0.0.1:8000)",
         description="Serve the mock API. Every option may also be set as IPMOCK_<OPTION> "
-        "in the environment (IPMOCK_PORT=9000); options on the command line win.",
+        "in the environment (IPMOCK_PORT=9000, IPMOCK_STRICT=1, IPMOCK_API_KEY=KEY1,KEY2); "
+        "options on the command line win.",
     )
-    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, help="port to bind, 0 for any free one (default 8000)")
+    serve.add_argument(
+        "--host", help="address to bind (default 127.0.0.1; 0.0.0.0 for every interface)"
+    )
+    serve.add_argument(
+        "--port", type=_setting("port"), help="port to bind, 0 for any free one (default 8000)"
+    )
     serve.add_argument(
         "--config",
-        type=_existing_file,
+        type=_setting("config"),
         metavar="FILE",
         help="TOML file with extra scenarios, rules and a chaos mix (README: Choosing a scenario)",
     )
-    serve.add_argument("--seed", type=int, help="seed for the chaos mix and for random image seeds")
+    serve.add_argument(
+        "--seed",
+        type=_setting("seed"),
+        metavar="N",
+        help="seed for the chaos mix and for random image seeds (default: random)",
+    )
     serve.add_argument(
         "--chaos",
         action="store_true",
@@ -88,8 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--public-url",
+        type=_setting("public_url"),
         metavar="URL",
-        help="base of download URLs (default: the scheme and Host the client used)",
+        help="base of download URLs, an http(s) URL (default: the scheme and Host the client used)",
     )
     serve.add_argument(
         "--strict",
@@ -107,54 +151,67 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--api-key",
         action="append",
+        type=_argtype(api_key),
         metavar="KEY",
         dest="api_keys",
-        help="accept only this API key (repeat for more; test_ keys always work); default: any key",
+        help="accept only this API key (repeat for more; IPMOCK_API_KEY=KEY1,KEY2; test_ keys "
+        "always work); default: any key",
     )
     serve.add_argument(
         "--admin-token",
+        type=_setting("admin_token"),
         metavar="TOKEN",
         help="require this token for the admin API (then open off loopback too)",
     )
-    serve.add_argument("--max-body-bytes", type=int, metavar="N", help="largest request body")
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_setting("max_body_bytes"),
+        metavar="N",
+        help=f"largest request body in bytes; larger ones get 413 "
+        f"(default {Settings.max_body_bytes}, 8 MiB)",
+    )
     serve.add_argument(
         "--max-in-flight",
-        type=int,
+        type=_setting("max_in_flight"),
         metavar="N",
         help="PENDING jobs one API key may have at once; more submits get 429 "
         "(default 1000; 0: no cap)",
     )
     serve.add_argument(
         "--store",
+        type=_setting("store"),
         metavar="URL",
         help="where jobs, the admin queue, the clock and the journal live: memory (default, "
         "this process) or redis://HOST:PORT/DB, shared by every worker and host using it",
     )
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_setting("workers"),
         metavar="N",
         help="server processes on the one port (default 1; more need --store redis://...)",
     )
     serve.add_argument(
         "--job-ttl",
-        type=float,
+        type=_setting("job_ttl"),
         metavar="SECONDS",
         help="seconds a job can be polled (default 3600)",
     )
     serve.add_argument(
         "--url-ttl",
-        type=float,
+        type=_setting("url_ttl"),
         metavar="SECONDS",
         help="seconds a download URL works after SUCCESS (default 3600)",
     )
-    serve.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--log-level", type=_setting("log_level"), choices=LOG_LEVELS, help="(default info)"
+    )
     real = serve.add_argument_group(
         "real images (--backend diffusers; needs the gpu extra: pip install '.[gpu]')"
     )
     real.add_argument(
         "--backend",
-        choices=["mock", "diffusers", "workers"],
+        type=_setting("backend"),
+        choices=BACKENDS,
         help="mock: labelled placeholder images (default); diffusers: generate with "
         "SDXL + IP-Adapters in this process, each job PENDING while the model works; "
         "workers: put each job on the --store Redis for `ipmock worker` processes",
@@ -166,12 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Take jobs from the Redis store that `ipmock serve --store URL --backend "
         "workers` fills, generate them, store the images beside the job. At least once: a "
         "worker that dies leaves its job to another after --lease seconds; a job is settled "
-        "once. Without a model option the images are placeholders (tests, demos).",
+        "once. Without a model option the images are placeholders (tests, demos). --store "
+        "and the model options may also be set as IPMOCK_<OPTION> in the environment "
+        "(IPMOCK_STORE, IPMOCK_MODEL_DIR, ...), as for `ipmock serve`; the command line wins.",
     )
-    worker.add_argument("--store", required=True, metavar="URL", help="redis://HOST:PORT/DB")
+    worker.add_argument(
+        "--store",
+        type=_argtype(checked(str, is_redis_url, WORKER_STORE)),
+        metavar="URL",
+        help="redis://HOST:PORT/DB, the --store of `ipmock serve` (required)",
+    )
     worker.add_argument(
         "--lease",
-        type=float,
+        type=_argtype(seconds()),
         default=30.0,
         metavar="SECONDS",
         help="how long a silent worker keeps its job before another takes it over (default 30)",
@@ -179,13 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="this worker's name in Redis (default HOST-PID)")
     worker.add_argument(
         "--placeholder-seconds",
-        type=float,
+        type=_argtype(seconds(zero=True)),
         default=0.0,
         metavar="SECONDS",
         help="with placeholder images: pretend each job takes this long (default 0)",
     )
     worker.add_argument(
-        "--log-level", choices=["error", "warning", "info", "debug"], default="info"
+        "--log-level",
+        type=_setting("log_level"),
+        choices=LOG_LEVELS,
+        default="info",
+        help="(default info)",
     )
     _add_model_options(worker.add_argument_group("real images (needs the gpu extra)"))
     verify = commands.add_parser(
@@ -215,14 +283,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument(
         "--max-examples",
-        type=int,
+        type=_argtype(whole(1)),
         default=30,
         metavar="N",
         help="schemathesis examples per operation and phase (default 30)",
     )
-    verify.add_argument("--seed", type=int, help="schemathesis seed, to replay a run")
+    verify.add_argument(
+        "--seed", type=_setting("seed"), metavar="N", help="schemathesis seed, to replay a run"
+    )
     verify.add_argument("--no-fuzz", action="store_true", help="the flow checks only")
-    verify.add_argument("--poll-interval", type=float, default=2.0, metavar="SECONDS")
+    verify.add_argument(
+        "--poll-interval",
+        type=_argtype(seconds()),
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between status polls while the job is PENDING (default 2)",
+    )
     conform = commands.add_parser(
         "conformance",
         help="serve the reference (real images) and check its images and the contract",
@@ -232,7 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
         "exit 0 when all pass. On a GPU at full size: docs/gpu.md.",
     )
     conform.add_argument(
-        "--size", choices=["tiny", "full"], default="full", help="random weights (default full)"
+        "--size",
+        choices=["tiny", "full"],
+        default="full",
+        help="random weights: full (default) has SDXL's real sizes, for a GPU (heavy on a "
+        "CPU: 14 GB of weights, slow images); tiny takes seconds on any machine",
     )
     conform.add_argument("--model-dir", type=Path, metavar="DIR", help="your SDXL folder instead")
     conform.add_argument(
@@ -246,42 +326,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="where --size builds (default ~/.cache/ipmock/weights)",
     )
     conform.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    conform.add_argument("--width", type=int, default=1024)
-    conform.add_argument("--height", type=int, default=1024)
-    conform.add_argument("--steps", type=int, default=20)
+    request = request_schema()["properties"]
+    for flag, field in (
+        ("--width", "width"),
+        ("--height", "height"),
+        ("--steps", "num_inference_steps"),
+    ):
+        rule = request[field]  # the API's own rule for it
+        conform.add_argument(
+            flag,
+            type=_argtype(checked(int, Draft202012Validator(rule).is_valid, describe(rule))),
+            default=rule["default"],
+            metavar="N",
+            help=f"the requests' {field}: {describe(rule)} (default {rule['default']})",
+        )
     conform.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
     conform.add_argument(
-        "--max-examples", type=int, default=30, metavar="N", help="schemathesis examples"
+        "--max-examples",
+        type=_argtype(whole(1)),
+        default=30,
+        metavar="N",
+        help="schemathesis examples per operation and phase (default 30)",
     )
     conform.add_argument("--no-fuzz", action="store_true", help="no schemathesis")
     return parser
 
 
 def _add_model_options(group: argparse._ArgumentGroup) -> None:
-    """The model options; each defaults to its IPMOCK_* variable (IPMOCK_MODEL_DIR, ...)."""
-    env = os.environ.get
-
-    def path(name: str) -> Path | None:
-        return Path(os.environ[name]) if os.environ.get(name) else None
-
+    """The model options; ``parse`` reads each from its IPMOCK_* variable when not given
+    (IPMOCK_MODEL_DIR, ...)."""
     group.add_argument(
-        "--model-dir",
-        type=Path,
-        default=path("IPMOCK_MODEL_DIR"),
-        metavar="DIR",
-        help="SDXL in diffusers' layout (local folder)",
+        "--model-dir", type=Path, metavar="DIR", help="SDXL in diffusers' layout (local folder)"
     )
     group.add_argument(
         "--ip-adapter-dir",
         type=Path,
-        default=path("IPMOCK_IP_ADAPTER_DIR"),
         metavar="DIR",
         help="IP-Adapters in h94/IP-Adapter's layout (local folder)",
     )
     group.add_argument(
         "--random-weights",
+        type=_argtype(choice("tiny", "full")),
         choices=["tiny", "full"],
-        default=env("IPMOCK_RANDOM_WEIGHTS") or None,
         help="instead of --model-dir: build SDXL + IP-Adapters with random weights "
         "(tiny: seconds, for CPU tests; full: real sizes, for GPU timing)",
     )
@@ -289,27 +375,74 @@ def _add_model_options(group: argparse._ArgumentGroup) -> None:
         "--weights-cache",
         type=Path,
         metavar="DIR",
-        default=path("IPMOCK_WEIGHTS_CACHE") or DEFAULT_WEIGHTS_CACHE,
         help="where --random-weights builds (reused when built before; "
         "default ~/.cache/ipmock/weights)",
     )
-    group.add_argument(
-        "--device",
-        default=env("IPMOCK_DEVICE") or None,
-        help="torch device (default: cuda if available, else cpu)",
-    )
+    group.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     group.add_argument(
         "--allow-image-network",
         action="append",
-        default=[n for n in env("IPMOCK_ALLOW_IMAGE_NETWORK", "").split(",") if n.strip()],
         metavar="CIDR",
         help="let ip_adapter_image URLs reach this network, otherwise refused as "
-        "private (repeatable; e.g. 127.0.0.0/8 in tests)",
+        "private (repeatable, or IPMOCK_ALLOW_IMAGE_NETWORK=CIDR,CIDR; e.g. 127.0.0.0/8 in "
+        "tests)",
     )
 
 
-def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
-    overrides = {
+def parse(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The subcommand's parser (the top one when none is given) and its arguments, with
+    the IPMOCK_ variables of serve's model options and of worker's options read; SystemExit 2
+    with the subcommand's usage when one is wrong."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        return parser, args
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = subparsers.choices[args.command]
+    if extra:
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in ("serve", "worker"):
+        names = MODEL_OPTIONS + (("store",) if args.command == "worker" else ())
+        _options_from_environ(command, args, names)
+        args.weights_cache = args.weights_cache or DEFAULT_WEIGHTS_CACHE
+        args.allow_image_network = args.allow_image_network or []
+    if args.command == "worker" and args.store is None:
+        command.error("--store is required (or IPMOCK_STORE): the Redis URL of `ipmock serve`")
+    return command, args
+
+
+def _options_from_environ(
+    command: argparse.ArgumentParser, args: argparse.Namespace, names: Sequence[str]
+) -> None:
+    """Each option of ``names`` not given on the command line from its IPMOCK_ variable
+    (IPMOCK_MODEL_DIR for --model-dir; a repeatable one comma-separated), checked as the
+    flag is; ``args.said[name]``: the flag or the variable, for messages."""
+    args.said = {}
+    for action in command._actions:
+        if action.dest not in names:
+            continue
+        flag = action.option_strings[-1]
+        variable = "IPMOCK_" + flag.lstrip("-").upper().replace("-", "_")
+        args.said[action.dest] = flag
+        raw = os.environ.get(variable, "")
+        if getattr(args, action.dest) is not None or not raw:
+            continue
+        convert = action.type if callable(action.type) else str
+        try:
+            if isinstance(action, argparse._AppendAction):
+                value: Any = [convert(v.strip()) for v in raw.split(",") if v.strip()]
+            else:
+                value = convert(raw)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            command.error(f"{variable}: {exc}")
+        setattr(args, action.dest, value)
+        args.said[action.dest] = variable
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """serve's settings: its flags, else their IPMOCK_ variables (ValueError naming the
+    variable, or the options that do not go together)."""
+    flags = {
         "host": args.host,
         "port": args.port,
         "config": args.config,
@@ -317,8 +450,8 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
         "chaos": args.chaos,
         "public_url": args.public_url,
         "strict": args.strict,
-        "admin_token": Secret(args.admin_token) if args.admin_token else None,
-        "api_keys": tuple(Secret(k) for k in args.api_keys) if args.api_keys else None,
+        "admin_token": args.admin_token,
+        "api_keys": tuple(args.api_keys) if args.api_keys else None,
         "max_body_bytes": args.max_body_bytes,
         "max_in_flight": args.max_in_flight,
         "store": args.store,
@@ -329,7 +462,9 @@ def settings_from(args: argparse.Namespace, base: Settings) -> Settings:
         "log_level": args.log_level,
         "accept_model_uuid": False if args.refuse_model_uuid else None,
     }
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    values = environ_values(environ)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]  # each value parsed to its field's type
 
 
 def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "mock") -> str:
@@ -341,9 +476,14 @@ def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "moc
     mode = "strict" if settings.strict else "lenient (unknown fields are warnings)"
     store = "memory (this process)" if settings.store == "memory" else _redacted(settings.store)
     workers = f"{settings.workers} worker processes" if settings.workers > 1 else "1 process"
+    keys_accepted = (
+        f"only the {len(settings.api_keys)} given key(s) and test_ keys"
+        if settings.api_keys
+        else "any key"
+    )
     return (
         f"ipmock serving the ImagePipeline SDXL text-to-image API at {url}\n"
-        f"  submit   POST {url}/sdxl/text2image/v1   (header API-Key: any key)\n"
+        f"  submit   POST {url}/sdxl/text2image/v1   (header API-Key: {keys_accepted})\n"
         f"  poll     GET  {url}/sdxl/text2image/v1/status/{{id}}\n"
         f"  contract GET  {url}/openapi.json\n"
         f"  admin         {url}/__mock/   (reset, queue, clock, journal, jobs)\n"
@@ -359,7 +499,7 @@ def _names_a_model(
 ) -> bool:
     """Whether the model options name a model; UsageError when they cannot work."""
     given = [
-        "--" + option.replace("_", "-")
+        args.said[option]
         for option in ("model_dir", "ip_adapter_dir", "random_weights")
         if getattr(args, option) is not None
     ]
@@ -382,16 +522,14 @@ def _names_a_model(
             f'(pip install ".[gpu]" or pip install "ipmock[gpu]")'
         )
     if args.random_weights is not None:
-        if args.random_weights not in ("tiny", "full"):
-            raise UsageError(f"--random-weights must be tiny or full, got {args.random_weights!r}")
         if args.model_dir is not None or args.ip_adapter_dir is not None:
             raise UsageError("give either --random-weights or --model-dir/--ip-adapter-dir")
         return True
     if args.model_dir is None or args.ip_adapter_dir is None:
         raise UsageError(f"{user} needs both --model-dir and --ip-adapter-dir")
-    for flag, path in (("--model-dir", args.model_dir), ("--ip-adapter-dir", args.ip_adapter_dir)):
-        if not path.is_dir():
-            raise UsageError(f"{flag} {path} is not a folder")
+    for option in ("model_dir", "ip_adapter_dir"):
+        if not getattr(args, option).is_dir():
+            raise UsageError(f"{args.said[option]} {getattr(args, option)} is not a folder")
     return True
 
 
@@ -402,7 +540,7 @@ def _allowed_networks(args: argparse.Namespace) -> None:
             str(ip_network(n, strict=False)) for n in args.allow_image_network
         ]
     except ValueError as exc:
-        raise UsageError(f"--allow-image-network: {exc}") from None
+        raise UsageError(f"{args.said['allow_image_network']}: {exc}") from None
 
 
 def _diffusers_generator(args: argparse.Namespace, clock: Clock) -> tuple[DiffusersGenerator, str]:
@@ -425,7 +563,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
 
     from mock_server.app import create_app, prepare_to_serve
 
-    args = args or build_parser().parse_args(["serve"])
+    args = args or parse(["serve"])[1]
     diffusers = settings.backend == "diffusers"
     try:
         _names_a_model(args, required=diffusers, allowed=diffusers, user="--backend diffusers")
@@ -453,7 +591,7 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
             return 2
     if settings.store != "memory":
         try:
-            _check_redis(settings.store)
+            _check_redis(settings.store, "--store" if args.store else "IPMOCK_STORE")
         except UsageError as exc:
             print(f"ipmock: {exc}", file=sys.stderr)
             return 2
@@ -504,13 +642,10 @@ def work(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="ipmock worker: %(message)s", stream=sys.stdout
     )
     try:
-        Settings(store=args.store)
-        if args.store == "memory":
-            raise UsageError("--store must be the redis:// URL that `ipmock serve` uses")
-        _check_redis(args.store)
+        _check_redis(args.store, args.said["store"])
         model = _names_a_model(args, required=False, user="ipmock worker")
         _allowed_networks(args)
-    except (UsageError, ValueError) as exc:
+    except UsageError as exc:
         print(f"ipmock: {exc}", file=sys.stderr)
         return 2
     describe: Callable[[BaseException], str] = lambda exc: f"generation failed: {exc}"  # noqa: E731
@@ -592,35 +727,70 @@ def _redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _check_redis(url: str) -> None:
-    """Fail at start, clearly, when the Redis store cannot be reached."""
+def _check_redis(url: str, said: str = "--store") -> None:
+    """Fail at start, clearly, when the Redis store cannot be reached (``said``: the flag or
+    variable that gave it)."""
     import redis
 
     try:
         with redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3) as client:
             client.ping()
     except (redis.RedisError, ValueError) as exc:
-        raise UsageError(f"--store {_redacted(url)}: cannot use this Redis: {exc}") from None
+        raise UsageError(f"{said} {_redacted(url)}: cannot use this Redis: {exc}") from None
+
+
+def _output_file(flag: str, path: Path | None) -> None:
+    """Refuse, before any check runs, a report file that cannot be written."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a folder; give a file, e.g. {path / 'report.xml'}")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.open("a").close()
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write this file ({exc.strerror})") from None
+    if not existed:
+        path.unlink()
+
+
+def _output_folder(flag: str, path: Path | None) -> None:
+    """Make, before any check runs, the folder a record goes to."""
+    if path is None:
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{flag} {path} is a file; give a folder") from None
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot make this folder ({exc.strerror})") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command, args = parse(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
-    try:
-        base = Settings.from_environ()
-    except ValueError as exc:
-        parser.error(str(exc))
+        command.print_help(sys.stderr)
+        return 2
     if args.command == "serve":
         try:
-            settings = settings_from(args, base)
+            settings = settings_from(args)
         except ValueError as exc:
-            parser.error(str(exc))
+            command.error(str(exc))
         return serve(settings, args)
     if args.command == "worker":
         return work(args)
+    try:  # verify and conformance: refuse what would break them once they have run
+        _output_file("--junit-xml", args.junit_xml)
+        if args.command == "verify":
+            _output_folder("--record", args.record)
+        elif args.model_dir is not None and args.ip_adapter_dir is not None:
+            for flag in ("--model-dir", "--ip-adapter-dir"):
+                if not (path := getattr(args, flag[2:].replace("-", "_"))).is_dir():
+                    raise UsageError(f"{flag} {path} is not a folder")
+    except UsageError as exc:
+        print(f"ipmock {args.command}: {exc}", file=sys.stderr)
+        return 2
     if args.command == "verify":
         from contract_tests.verify import verify
 
@@ -634,26 +804,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             fuzz=not args.no_fuzz,
             poll_interval=args.poll_interval,
         )
-    if args.command == "conformance":
-        from contract_tests.conformance import Options, conformance
+    from contract_tests.conformance import Options, conformance
 
-        return conformance(
-            Options(
-                size=args.size,
-                model_dir=args.model_dir,
-                ip_adapter_dir=args.ip_adapter_dir,
-                weights_cache=args.weights_cache,
-                device=args.device,
-                width=args.width,
-                height=args.height,
-                steps=args.steps,
-                junit_xml=args.junit_xml,
-                max_examples=args.max_examples,
-                fuzz=not args.no_fuzz,
-            )
+    return conformance(
+        Options(
+            size=args.size,
+            model_dir=args.model_dir,
+            ip_adapter_dir=args.ip_adapter_dir,
+            weights_cache=args.weights_cache,
+            device=args.device,
+            width=args.width,
+            height=args.height,
+            steps=args.steps,
+            junit_xml=args.junit_xml,
+            max_examples=args.max_examples,
+            fuzz=not args.no_fuzz,
         )
-    parser.error(f"unknown command {args.command}")  # argparse refuses it first
-    return 2
+    )
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 
 class Secret:
@@ -63,20 +64,23 @@ class Settings:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
-        if self.store != "memory" and not self.store.startswith(_REDIS_SCHEMES):
+        # Flags and IPMOCK_* values are checked as they are read (PARSERS below, naming the
+        # flag or variable); these hold for Settings built in Python too (the pytest plugin).
+        if self.store != "memory" and not is_redis_url(self.store):
             raise ValueError(
-                f"store must be memory or a Redis URL (redis://HOST:PORT/DB, rediss://, "
-                f"unix://PATH), got {self.store!r}"
+                f"store must be memory or a Redis URL ({REDIS_FORMS}), got {self.store!r}"
             )
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.max_in_flight < 0:
+            raise ValueError(f"max_in_flight must be 0 (no cap) or more, got {self.max_in_flight}")
         if self.workers > 1 and self.store == "memory":
             raise ValueError(
                 "several workers need a shared store: add --store redis://HOST:PORT/DB "
                 "(each worker would otherwise know only its own jobs)"
             )
-        if self.backend not in ("mock", "diffusers", "workers"):
-            raise ValueError(f"backend must be mock, diffusers or workers, got {self.backend!r}")
         if self.backend == "workers" and self.store == "memory":
             raise ValueError(
                 "--backend workers needs --store redis://HOST:PORT/DB: the workers take "
@@ -87,31 +91,20 @@ class Settings:
                 "--workers needs --backend mock or workers: one process owns the model "
                 "(for several GPUs, run `ipmock worker` processes with --backend workers)"
             )
-        if self.max_in_flight < 0:
-            raise ValueError(f"max_in_flight must be 0 (no cap) or more, got {self.max_in_flight}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``IPMOCK_*`` variables (``IPMOCK_PORT=9000``, ``IPMOCK_STRICT=1``)."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for name, kind in _ENV_FIELDS.items():
-            raw = env.get(f"IPMOCK_{name.upper()}")
-            if raw is None or raw == "":
-                continue
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                what = getattr(kind, "__name__", "value")
-                raise ValueError(f"IPMOCK_{name.upper()}={raw!r} is not a valid {what}") from None
-        return cls(**values)  # type: ignore[arg-type]  # each value parsed to its field's type
+        return cls(**environ_values(environ))  # type: ignore[arg-type]  # parsed to each type
 
     def to_environ(self) -> dict[str, str]:
         """The ``IPMOCK_*`` variables that ``from_environ`` reads back as these settings
         (how ``--workers`` hands them to each worker process)."""
         env: dict[str, str] = {}
-        for name in _ENV_FIELDS:
+        for name in PARSERS:
             value = getattr(self, name)
+            if name == "accept_model_uuid":
+                value = not value  # the variable of --refuse-model-uuid
             if value is None:
                 continue
             if isinstance(value, bool):
@@ -122,8 +115,84 @@ class Settings:
                 text = ",".join(k.reveal() for k in value)
             else:
                 text = str(value)
-            env[f"IPMOCK_{name.upper()}"] = text
+            env[environ_name(name)] = text
         return env
+
+
+def environ_name(name: str) -> str:
+    """The variable of a setting: the name of its flag (IPMOCK_API_KEY for --api-key)."""
+    return "IPMOCK_" + _FLAG_NAMES.get(name, name).upper()
+
+
+def environ_values(environ: Mapping[str, str] | None = None) -> dict[str, object]:
+    """The settings the ``IPMOCK_*`` variables set (empty ones unset), each checked as its
+    flag is; ValueError naming the variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, parse in PARSERS.items():
+        raw = env.get(environ_name(name))
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{environ_name(name)}: {exc}") from None
+    return values
+
+
+T = TypeVar("T")
+
+
+def checked(kind: Callable[[str], T], ok: Callable[[T], bool], what: str) -> Callable[[str], T]:
+    """A parser: ``kind(raw)`` when ``ok`` holds for it, else ValueError saying ``what`` is
+    allowed."""
+
+    def parse(raw: str) -> T:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ValueError(f"must be {what}, got {raw!r}") from None
+        if not ok(value):
+            raise ValueError(f"must be {what}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def whole(low: int, what: str = "") -> Callable[[str], int]:
+    return checked(int, lambda v: v >= low, what or f"a whole number of at least {low}")
+
+
+def seconds(*, zero: bool = False) -> Callable[[str], float]:
+    """Finite seconds, above 0 (or 0 too with ``zero``)."""
+    return checked(
+        float,
+        lambda v: math.isfinite(v) and (v >= 0 if zero else v > 0),
+        f"a number of seconds, {'0 or more' if zero else 'more than 0'}",
+    )
+
+
+def choice(*allowed: str) -> Callable[[str], str]:
+    return checked(str, allowed.__contains__, "one of " + ", ".join(allowed))
+
+
+def is_redis_url(url: str) -> bool:
+    """redis://HOST:PORT/DB or rediss://... (DB, when given, a whole number), unix://PATH."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return bool(parts.path)
+    try:
+        parts.port  # noqa: B018  # raises ValueError when not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("redis", "rediss") and (
+        parts.path in ("", "/") or parts.path[1:].isdigit()
+    )
+
+
+REDIS_FORMS = "redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix://PATH; DB a whole number"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+BACKENDS = ("mock", "diffusers", "workers")
 
 
 def _flag(raw: str) -> bool:
@@ -132,30 +201,66 @@ def _flag(raw: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ValueError(raw)
+    raise ValueError(f"must be 1/0, true/false, yes/no or on/off, got {raw!r}")
 
 
-_flag.__name__ = "boolean (1/0, true/false)"
+def _file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.exists():
+        raise ValueError(f"{raw} does not exist")
+    if not path.is_file():
+        raise ValueError(f"{raw} is not a file")
+    return path
 
-_ENV_FIELDS: dict[str, Callable[[str], object]] = {
+
+def _http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def api_key(raw: str) -> Secret:
+    """One API key: not empty, no comma (IPMOCK_API_KEY separates keys with commas)."""
+    if not raw.strip() or "," in raw:
+        raise ValueError("must be a key, not empty and without commas")  # the key not shown
+    return Secret(raw)
+
+
+def _token(raw: str) -> Secret:
+    if not raw:
+        raise ValueError("must not be empty")
+    return Secret(raw)
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str,
-    "port": int,
-    "public_url": str,
-    "config": Path,
-    "seed": int,
+    "port": checked(int, lambda v: 0 <= v <= 65535, "a port number (0 to 65535)"),
+    "public_url": checked(
+        str,
+        _http_url,
+        "an absolute http:// or https:// URL with a host, e.g. https://cdn.test/mock",
+    ),
+    "config": _file,
+    "seed": checked(int, lambda v: True, "a whole number"),
     "chaos": _flag,
     "strict": _flag,
-    "accept_model_uuid": _flag,
-    "admin_token": Secret,
-    "api_keys": lambda raw: tuple(Secret(k.strip()) for k in raw.split(",") if k.strip()),
-    "max_body_bytes": int,
-    "job_ttl": float,
-    "url_ttl": float,
-    "max_jobs": int,
-    "max_in_flight": int,
-    "store": str,
-    "workers": int,
-    "backend": str,
-    "journal_size": int,
-    "log_level": str,
+    "accept_model_uuid": lambda raw: not _flag(raw),  # IPMOCK_REFUSE_MODEL_UUID
+    "admin_token": _token,
+    "api_keys": lambda raw: tuple(api_key(k.strip()) for k in raw.split(",")),
+    "max_body_bytes": whole(1, "a number of bytes, at least 1"),
+    "job_ttl": seconds(),
+    "url_ttl": seconds(),
+    "max_jobs": whole(1),
+    "max_in_flight": whole(0, "a whole number, 0 (no cap) or more"),
+    "store": checked(
+        str, lambda v: v == "memory" or is_redis_url(v), f"memory or a Redis URL ({REDIS_FORMS})"
+    ),
+    "workers": whole(1),
+    "backend": choice(*BACKENDS),
+    "journal_size": whole(1),
+    "log_level": choice(*LOG_LEVELS),
 }
+"""How each setting is read from text (a flag, an ``IPMOCK_*`` variable); ValueError
+saying what is allowed."""
+
+_FLAG_NAMES = {"api_keys": "api_key", "accept_model_uuid": "refuse_model_uuid"}
+"""Settings named otherwise than their flag (and so their variable)."""

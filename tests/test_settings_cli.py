@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mock_server import ConfigError, Settings
-from mock_server.cli import banner, build_parser, main, settings_from
+from mock_server.cli import banner, build_parser, main, parse, settings_from
 from mock_server.config import load_book
 from mock_server.settings import Secret
 
@@ -41,19 +41,22 @@ def test_environment() -> None:
 @pytest.mark.parametrize(
     ("env", "needle"),
     [
-        ({"IPMOCK_PORT": "eighty"}, "IPMOCK_PORT='eighty' is not a valid int"),
-        ({"IPMOCK_STRICT": "maybe"}, "IPMOCK_STRICT='maybe' is not a valid boolean"),
+        (
+            {"IPMOCK_PORT": "eighty"},
+            "IPMOCK_PORT: must be a port number (0 to 65535), got 'eighty'",
+        ),
+        ({"IPMOCK_STRICT": "maybe"}, "IPMOCK_STRICT: must be 1/0, true/false, yes/no or on/off"),
     ],
 )
 def test_bad_environment_is_named(env: dict[str, str], needle: str) -> None:
-    with pytest.raises(ValueError, match=needle):
+    with pytest.raises(ValueError, match=re.escape(needle)):
         Settings.from_environ(env)
 
 
 def test_command_line_wins_over_environment() -> None:
-    base = Settings.from_environ({"IPMOCK_PORT": "9001", "IPMOCK_HOST": "::1"})
+    environ = {"IPMOCK_PORT": "9001", "IPMOCK_HOST": "::1"}
     args = build_parser().parse_args(["serve", "--port", "9002", "--strict", "--refuse-model-uuid"])
-    settings = settings_from(args, base)
+    settings = settings_from(args, environ)
     assert (settings.host, settings.port, settings.strict, settings.accept_model_uuid) == (
         "::1",
         9002,
@@ -62,22 +65,33 @@ def test_command_line_wins_over_environment() -> None:
     )
 
 
-def test_settings_travel_to_worker_processes_through_the_environment() -> None:
+def test_a_variable_and_a_flag_that_go_together_are_checked_together() -> None:
+    args = build_parser().parse_args(["serve", "--store", "redis://h:1/0"])
+    settings = settings_from(args, {"IPMOCK_WORKERS": "2"})
+    assert (settings.workers, settings.store) == (2, "redis://h:1/0")
+
+
+def test_settings_travel_to_worker_processes_through_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "x.toml"
+    config.touch()
     settings = Settings(
-        api_keys=(Secret("a"), Secret("b")), admin_token=Secret("t"), config=Path("x.toml"),
+        api_keys=(Secret("a"), Secret("b")), admin_token=Secret("t"), config=config,
         chaos=True, seed=3, store="redis://h:1/0", workers=2, backend="workers",
+        accept_model_uuid=False, public_url="https://cdn.test/m", job_ttl=1.5,
     )  # fmt: skip
-    assert Settings.from_environ(settings.to_environ()) == settings
+    environ = settings.to_environ()
+    assert (environ["IPMOCK_API_KEY"], environ["IPMOCK_REFUSE_MODEL_UUID"]) == ("a,b", "1")
+    assert Settings.from_environ(environ) == settings
 
 
 def test_model_options_default_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IPMOCK_MODEL_DIR", "/models/sdxl")
     monkeypatch.setenv("IPMOCK_DEVICE", "cuda:1")
     monkeypatch.setenv("IPMOCK_ALLOW_IMAGE_NETWORK", "127.0.0.0/8,::1/128")
-    args = build_parser().parse_args(["worker", "--store", "redis://h/0"])
+    _, args = parse(["worker", "--store", "redis://h/0"])
     assert (args.model_dir, args.device) == (Path("/models/sdxl"), "cuda:1")
     assert args.allow_image_network == ["127.0.0.0/8", "::1/128"]
-    args = build_parser().parse_args(["serve", "--device", "cpu"])
+    _, args = parse(["serve", "--device", "cpu"])
     assert args.device == "cpu"  # the command line wins
 
 
@@ -85,12 +99,15 @@ def test_model_options_default_to_the_environment(monkeypatch: pytest.MonkeyPatc
     ("argv", "needle"),
     [
         (["serve", "--workers", "2"], "several workers need a shared store"),
-        (["serve", "--store", "mysql://db/"], "store must be memory or a Redis URL"),
+        (["serve", "--store", "mysql://db/"], "--store: must be memory or a Redis URL"),
         (["serve", "--backend", "workers"], "--backend workers needs --store redis://"),
-        (["serve", "--max-in-flight", "-1"], "max_in_flight must be 0 (no cap) or more"),
-        (["serve", "--port", "70000"], "port must be from 0 to 65535"),
-        (["serve", "--config", "/no/such/file.toml"], "does not exist"),
-        (["serve", "--log-level", "loud"], "invalid choice"),
+        (["serve", "--max-in-flight", "-1"], "--max-in-flight: must be a whole number, 0 (no cap)"),
+        (["serve", "--port", "70000"], "--port: must be a port number (0 to 65535), got '70000'"),
+        (
+            ["serve", "--config", "/no/such/file.toml"],
+            "--config: /no/such/file.toml does not exist",
+        ),
+        (["serve", "--log-level", "loud"], "--log-level: must be one of critical, error, warning"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -103,9 +120,9 @@ def test_bad_arguments_exit_2_with_the_reason(
     assert needle in capsys.readouterr().err
 
 
-def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == 0
-    assert "serve" in capsys.readouterr().out
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: ipmock" in capsys.readouterr().err
 
 
 def test_banner_lists_every_test_key() -> None:

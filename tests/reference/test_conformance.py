@@ -57,10 +57,10 @@ def test_conformance_refuses_a_model_it_cannot_serve(capsys: pytest.CaptureFixtu
     assert main(["conformance", "--model-dir", "/nowhere"]) == 2
     assert "--ip-adapter-dir" in capsys.readouterr().err
     missing = ["--model-dir", "/nowhere", "--ip-adapter-dir", "/nowhere", "--device", "cpu"]
-    assert main(["conformance", *missing]) == 1
+    assert main(["conformance", *missing]) == 2  # refused before any server starts
     out, err = capsys.readouterr()
-    assert "server: ipmock: --model-dir /nowhere is not a folder" in out
-    assert "ipmock serve did not start" in err
+    assert err == "ipmock conformance: --model-dir /nowhere is not a folder\n"
+    assert "ipmock serve" not in out
 
 
 def test_the_gpu_bench_runs_on_cpu_and_matches_plain_diffusers(
