@@ -17,8 +17,9 @@ from starlette.routing import BaseRoute, Route
 
 from mock_server.config import ConfigError, scenario_from_json
 from mock_server.errors import ApiError
-from mock_server.scenarios import TEST_KEY_PREFIX, UnknownScenario
+from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
 from mock_server.state import MockState, mock_state
+from mock_server.validation import shorten
 
 ADMIN_TOKEN_HEADER = "x-ipmock-admin-token"
 
@@ -59,6 +60,8 @@ async def _json_body(request: Request) -> Any:
 
 
 async def reset(request: Request) -> Response:
+    """POST: forget the jobs, the queue, the journal and the image cache; the clock's
+    offset and the seeded mixes start over."""
     state = _guard(request)
     await state.store.clear()
     await state.queue.clear()
@@ -70,6 +73,7 @@ async def reset(request: Request) -> Response:
 
 
 async def scenarios(request: Request) -> Response:
+    """GET: every scenario, its test key, and the default."""
     state = _guard(request)
     return JSONResponse(
         {
@@ -87,24 +91,41 @@ async def queue(request: Request) -> Response:
     state = _guard(request)
     if request.method == "POST":
         body = await _json_body(request)
-        specs = body.get("scenarios") if isinstance(body, dict) else body
-        if not isinstance(specs, list) or not specs:
+        usage = 'send {"scenarios": [name or scenario object, ...]}'
+        unknown = [k for k in body if k != "scenarios"] if isinstance(body, dict) else []
+        if unknown:
+            names = ", ".join(repr(shorten(k)) for k in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
             raise ApiError(
                 400,
                 "invalid_request",
-                'admin API: send {"scenarios": [name or scenario object, ...]}',
+                f"admin API: unknown key{'s' * (len(unknown) > 1)} {names}{more}: {usage}",
             )
+        specs = body.get("scenarios") if isinstance(body, dict) else body
+        if not isinstance(specs, list) or not specs:
+            raise ApiError(400, "invalid_request", f"admin API: {usage}")
         try:
-            resolved = [
-                state.book.get(s) if isinstance(s, str) else scenario_from_json(s, f"scenarios.{i}")
-                for i, s in enumerate(specs)
-            ]
-        except (UnknownScenario, ConfigError) as exc:
+            resolved = [_queued(state, s, f"scenarios.{i}") for i, s in enumerate(specs)]
+        except ConfigError as exc:
             raise ApiError(400, "invalid_request", f"admin API: {exc}") from None
         await state.queue.push(resolved)
     elif request.method == "DELETE":
         await state.queue.clear()
     return JSONResponse({"queue": [s.to_json() for s in await state.queue.queued()]})
+
+
+def _queued(state: MockState, spec: Any, where: str) -> Scenario:
+    """A queue entry: a scenario by name, or an inline scenario object."""
+    if isinstance(spec, str):
+        try:
+            return state.book.get(spec)
+        except UnknownScenario as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if isinstance(spec, dict):
+        return scenario_from_json(spec, where)
+    raise ConfigError(
+        f"{where} must be a scenario name or a scenario object, got {json.dumps(shorten(spec))}"
+    )
 
 
 async def clock(request: Request) -> Response:
@@ -139,15 +160,19 @@ async def journal(request: Request) -> Response:
 
 
 async def jobs(request: Request) -> Response:
+    """GET: every stored job."""
     state = _guard(request)
     return JSONResponse({"jobs": [j.to_json() for j in await state.store.jobs()]})
 
 
 async def job(request: Request) -> Response:
+    """GET: one stored job, by id."""
     state = _guard(request)
     found = await state.store.get(request.path_params["id"])
     if found is None:
-        raise ApiError(404, "not_found", f"admin API: no job {request.path_params['id']!r}")
+        raise ApiError(
+            404, "not_found", f"admin API: no job {shorten(request.path_params['id'])!r}"
+        )
     return JSONResponse(found.to_json())
 
 
@@ -157,8 +182,32 @@ async def generation(request: Request) -> Response:
     return JSONResponse({"waiting": await state.generator.waiting()})
 
 
+async def index(request: Request) -> Response:
+    """GET: this list of the admin routes."""
+    _guard(request)
+    routes = [r for r in admin_routes() if isinstance(r, Route)]
+    return JSONResponse(
+        {
+            "routes": [
+                {
+                    "path": r.path,
+                    "methods": sorted((r.methods or set()) - {"HEAD"}),
+                    "description": _summary(r.endpoint.__doc__),
+                }
+                for r in routes
+            ]
+        }
+    )
+
+
+def _summary(doc: str | None) -> str:
+    """A docstring's first paragraph, on one line."""
+    return " ".join((doc or "").strip().split("\n\n", 1)[0].split())
+
+
 def admin_routes() -> list[BaseRoute]:
     return [
+        Route("/__mock/", index, methods=["GET"]),
         Route("/__mock/reset", reset, methods=["POST"]),
         Route("/__mock/scenarios", scenarios, methods=["GET"]),
         Route("/__mock/queue", queue, methods=["GET", "POST", "DELETE"]),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
@@ -31,7 +32,7 @@ from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
 from mock_server.settings import Secret
 from mock_server.state import MockState
 from mock_server.stores import StoreUnavailable
-from mock_server.validation import InvalidRequest, documented_body, validate
+from mock_server.validation import InvalidRequest, documented_body, shorten, validate
 
 log = logging.getLogger("ipmock")
 
@@ -170,19 +171,31 @@ def _scenario_named_by(state: MockState, request: ApiRequest, key: str) -> Scena
 
 
 def _base_url(state: MockState, request: ApiRequest) -> str:
-    """Where download URLs point: --public-url, else the scheme and Host the client used."""
+    """Where download URLs point: --public-url, else the scheme and Host the client used
+    (the server's own address when the Host is missing or not a host[:port])."""
     if state.settings.public_url:
         return state.settings.public_url.rstrip("/")
     scope = request.scope
-    host = request.headers.get("host")
-    if not host:
+    scheme, root_path = scope.get("scheme", "http"), scope.get("root_path", "")
+    origin = _origin(scheme, request.headers.get("host", ""), root_path)
+    if origin is None:
         server_host, port = scope.get("server") or ("127.0.0.1", 80)
-        host = f"[{server_host}]:{port}" if ":" in server_host else f"{server_host}:{port}"
-    return _origin(scope.get("scheme", "http"), host, scope.get("root_path", ""))
+        host = f"[{server_host}]" if ":" in server_host else server_host
+        host += "" if port is None else f":{port}"
+        origin = f"{scheme}://{host}{root_path}".rstrip("/")
+    return origin
+
+
+_HOST = re.compile(r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+"""A Host header fit for a URL: a name or IPv4 address (RFC 3986's unreserved
+characters) or a bracketed IPv6 address, and an optional port."""
 
 
 @lru_cache(maxsize=256)
-def _origin(scheme: str, host: str, root_path: str) -> str:
+def _origin(scheme: str, host: str, root_path: str) -> str | None:
+    """The base URL for a Host header, checked once per Host; None if it is not fit."""
+    if not _HOST.fullmatch(host):
+        return None
     return f"{scheme}://{host}{root_path}".rstrip("/")
 
 
@@ -276,7 +289,7 @@ async def status(state: MockState, request: ApiRequest) -> Response:
         or now >= job.forget_at
         or not hmac.compare_digest(job.owner, key_fingerprint(key))
     ):
-        raise ApiError(404, "not_found", f"no job with id {job_id!r} for this API key")
+        raise ApiError(404, "not_found", f"no job with id {shorten(job_id)!r} for this API key")
     if now >= job.expires_at:
         raise ApiError(410, "expired", f"job {job_id!r} has expired")
     job.status_requests += 1

@@ -34,7 +34,7 @@ from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings
 from mock_server.state import MockState, mock_state
 from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
-from mock_server.validation import InvalidRequest, validate
+from mock_server.validation import InvalidRequest, shorten, validate
 
 log = logging.getLogger("ipmock")
 
@@ -46,7 +46,9 @@ async def image(request: Request) -> Response:
     state = mock_state(request)
     await state.clock.sync()
     job_id, file_name = request.path_params["job_id"], request.path_params["file_name"]
-    not_found = ApiError(404, "not_found", f"no image {file_name!r} for job {job_id!r}")
+    not_found = ApiError(
+        404, "not_found", f"no image {shorten(file_name)!r} for job {shorten(job_id)!r}"
+    )
     match = _IMAGE_FILE.fullmatch(file_name)
     job = await state.store.get(job_id)
     if match is None or job is None or job.state != "SUCCESS" or job.finished_at is None:
@@ -78,8 +80,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
     message = {
-        404: f"no such endpoint: {request.url.path}",
-        405: f"method {request.method} is not allowed on {request.url.path}",
+        404: f"no such endpoint: {shorten(request.url.path)}",
+        405: f"method {shorten(request.method)} is not allowed on {shorten(request.url.path)}",
     }
     response = ApiError(exc.status_code, code, message.get(exc.status_code, exc.detail)).response()
     if exc.headers:  # a 405 carries Allow (RFC 9110)

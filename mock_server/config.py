@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 import tomllib
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from mock_server import contract
 from mock_server.generators import GENERATE
 from mock_server.scenarios import (
     BUILT_IN,
@@ -21,6 +25,7 @@ from mock_server.scenarios import (
     Rule,
     Scenario,
     ScenarioBook,
+    UnknownScenario,
 )
 
 
@@ -38,11 +43,58 @@ def _schema() -> dict[str, Any]:
 def _errors(instance: Any, schema: dict[str, Any], where: str) -> None:
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems = [
-        f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}"
-        for e in validator.iter_errors(instance)
-    ]
+        _at(list(e.absolute_path), e.message) for e in validator.iter_errors(instance)
+    ] + _not_finite(instance)
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
+
+
+def _at(path: list[str | int], message: str) -> str:
+    """A problem, after the dotted path of what it is about (none for the whole)."""
+    return f"{'.'.join(map(str, path))}: {message}" if path else message
+
+
+def _not_finite(instance: Any) -> list[str]:
+    """A problem for each infinite or NaN number (TOML's 1e400, inf and nan; JSON's
+    Infinity and NaN): JSON Schema's minimum and maximum let them through."""
+    problems: list[str] = []
+    stack: list[tuple[list[str | int], Any]] = [([], instance)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            problems.append(_at(path, f"{node} is not a finite number"))
+        elif isinstance(node, dict | list):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend(reversed([([*path, key], value) for key, value in items]))
+    return problems
+
+
+def _request_fields() -> list[str]:
+    """The request's documented field names, in the contract's order."""
+    return list(contract.request_schema()["properties"])
+
+
+def _references(data: dict[str, Any], scenarios: Mapping[str, Scenario]) -> list[str]:
+    """What the schema cannot check: the fields rules match on are request fields, and
+    the scenarios the file names (rules, chaos weights, the default) exist."""
+    fields = _request_fields()
+    problems: list[str] = []
+    for i, rule in enumerate(data.get("rules", [])):
+        for name in rule["match"]:
+            if name not in fields:
+                close = difflib.get_close_matches(name, fields, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"rules.{i}.match: {name!r} is not a request field{hint}")
+    named = [(f"rules.{i}.scenario", r["scenario"]) for i, r in enumerate(data.get("rules", []))]
+    named += [(f"chaos.weights.{n}", n) for n in data.get("chaos", {}).get("weights", {})]
+    if "default_scenario" in data:
+        named.append(("default_scenario", data["default_scenario"]))
+    problems += [
+        f"{where}: {UnknownScenario(name, scenarios)}"
+        for where, name in named
+        if name not in scenarios
+    ]
+    return problems
 
 
 def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
@@ -90,6 +142,9 @@ def load_book(
         scenarios[GENERATE.name] = GENERATE
     for item in data.get("scenarios", []):
         scenarios[item["name"]] = Scenario.from_json(item)
+    problems = _references(data, scenarios)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
     rules = [
         Rule(
             scenario=r["scenario"],

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from mock_server.validation import shorten
+
 SCENARIO_HEADER = "x-ipmock-scenario"
 TEST_KEY_PREFIX = "test_"
 DEFAULT_SCENARIO = "pending-then-success"
@@ -24,7 +26,8 @@ class UnknownScenario(LookupError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)
-        super().__init__(f"unknown scenario {name!r}; known scenarios: {', '.join(self.known)}")
+        shown = shorten(name)
+        super().__init__(f"unknown scenario {shown!r}; known scenarios: {', '.join(self.known)}")
 
 
 @dataclass(frozen=True)

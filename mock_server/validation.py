@@ -13,8 +13,9 @@ import difflib
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from typing import Any
 
@@ -41,13 +42,22 @@ class FieldError:
     message: str
     allowed: str = ""
     value: Any = None
+    strict_message: str = ""
+    """A warning's message when strict mode refuses it, where ``message`` tells what is
+    done instead (ignored, cut, served as); empty: ``message`` says it either way."""
+
+    def refused(self) -> FieldError:
+        """This warning as strict mode's error."""
+        if not self.strict_message:
+            return self
+        return replace(self, message=self.strict_message, strict_message="")
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"field": self.field, "message": self.message}
         if self.allowed:
             body["allowed"] = self.allowed
         if self.value is not None:
-            body["value"] = _shorten(self.value)
+            body["value"] = shorten(self.value)
         return body
 
 
@@ -151,7 +161,7 @@ def validate(raw: bytes, *, strict: bool = False, accept_model_uuid: bool = True
     if not schema_ok and not errors:
         errors = _compiled_errors(normalised)  # never accept what the schema refuses
     if strict:
-        errors.extend(warnings)
+        errors.extend([w.refused() for w in warnings])
         warnings = []
     if errors:
         raise InvalidRequest(errors, warnings)
@@ -257,10 +267,8 @@ def _parse_slowly(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(
             [FieldError("", f"the body is nested deeper than {MAX_DEPTH}")]
         ) from None
-    except ValueError as exc:  # huge integers, non-finite floats, NaN
-        raise InvalidRequest(
-            [FieldError("", f"the body holds an unusable number: {exc}")]
-        ) from None
+    except ValueError:  # huge integers, non-finite floats, NaN
+        raise InvalidRequest(_unusable_numbers(text)) from None
     if not isinstance(body, dict):
         raise InvalidRequest(
             [FieldError("", f"the body must be a JSON object, got {_json_type(body)}")]
@@ -281,6 +289,109 @@ def _parse_slowly(raw: bytes) -> dict[str, Any]:
             ) from None
     _refuse_deep_nesting(raw, body)
     return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Unusable:
+    """A number the parser refuses, kept in its place by ``_LOCATING_DECODER``."""
+
+    text: str
+
+
+def _locating_float(text: str) -> float | _Unusable:
+    value = float(text)
+    return value if math.isfinite(value) else _Unusable(text)
+
+
+def _locating_int(text: str) -> int | _Unusable:
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() reads
+        return _Unusable(text)
+
+
+_LOCATING_DECODER = json.JSONDecoder(
+    parse_float=_locating_float, parse_int=_locating_int, parse_constant=_Unusable
+)
+"""Parses what ``_JSON_DECODER`` refuses for a number, the number left in place: a
+second parse, on the error path only, to tell which field holds it."""
+
+_NUMBER_OR_STRING = re.compile(
+    r'"(?:[^"\\]|\\.)*"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|NaN|-?Infinity'
+)
+
+
+def _unusable_numbers(text: str) -> list[FieldError]:
+    """The body's unusable numbers (the standard parser refused one), each named by the
+    field that holds it; where the body cannot be parsed even so, the first one, by
+    where it is in the text."""
+    try:
+        body = _LOCATING_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        body = None
+    if isinstance(body, dict):
+        found = _find_unusable(body)
+        if found:
+            return [_unusable_field(path, number) for path, number in found]
+    elif body is not None:
+        kind = "a number" if isinstance(body, _Unusable) else _json_type(body)
+        return [FieldError("", f"the body must be a JSON object, got {kind}")]
+    for token in _NUMBER_OR_STRING.finditer(text):  # strings skipped: they hold no number
+        number = token.group()
+        if number[0] != '"' and not isinstance(_locating_decode(number), float | int):
+            start = token.start()
+            line, column = text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start)
+            where = f"at line {line} column {column}"
+            return [
+                FieldError(
+                    "", f"the body holds an unusable number {where}: {_number_problem(number)}"
+                )
+            ]
+    return [FieldError("", "the body holds an unusable number")]
+
+
+def _locating_decode(number: str) -> Any:
+    if number in ("NaN", "Infinity", "-Infinity"):
+        return _Unusable(number)
+    if "." in number or "e" in number or "E" in number:
+        return _locating_float(number)
+    return _locating_int(number)
+
+
+def _find_unusable(body: dict[str, Any]) -> list[tuple[list[str | int], _Unusable]]:
+    """Where the unusable numbers are, in the body's order (at most
+    MAX_UNKNOWN_FIELD_WARNINGS of them)."""
+    found: list[tuple[list[str | int], _Unusable]] = []
+    stack: list[tuple[list[str | int], Any]] = [([], body)]
+    while stack and len(found) < MAX_UNKNOWN_FIELD_WARNINGS:
+        path, node = stack.pop()
+        if isinstance(node, _Unusable):
+            found.append((path, node))
+        elif isinstance(node, dict | list):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            stack.extend(reversed([([*path, key], value) for key, value in items]))
+    return found
+
+
+def _number_problem(number: str) -> str:
+    """What is wrong with a number the parser refuses, in words."""
+    if number in ("NaN", "Infinity", "-Infinity"):
+        return f"{number}, which is not valid JSON"
+    if "." in number or "e" in number or "E" in number:
+        return f"{shorten(number)}, a number out of range (beyond about 1.8e308)"
+    limit = sys.get_int_max_str_digits()
+    return f"an integer of {len(number.lstrip('-'))} digits (at most {limit} are read)"
+
+
+def _unusable_field(path: list[str | int], number: _Unusable) -> FieldError:
+    """An unusable number, told by the field that holds it and what that field accepts."""
+    name = ".".join(map(str, path))
+    problem = _number_problem(number.text)
+    prop = _properties().get(str(path[0]))
+    if prop is None:
+        return FieldError(name, f"{name} holds {problem}", "a finite number")
+    allowed = describe(prop)
+    return FieldError(name, f"{name} must be {allowed}, got {problem}", allowed)
 
 
 def _refuse_deep_nesting(raw: bytes, body: dict[str, Any]) -> None:
@@ -596,10 +707,12 @@ def _json_type(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(_shorten(value), ensure_ascii=False)
+    return json.dumps(shorten(value), ensure_ascii=False)
 
 
-def _shorten(value: Any) -> Any:
+def shorten(value: Any) -> Any:
+    """A value as a refusal echoes it: a long string cut to its first 60 characters and
+    its length, a large array or object to its item count."""
     if isinstance(value, str) and len(value) > 80:
         return f"{value[:60]}... ({len(value)} characters)"
     if isinstance(value, list | dict):
@@ -621,14 +734,25 @@ def _unknown_fields(body: Mapping[str, Any], warnings: list[FieldError]) -> None
     for name in unknown[:MAX_UNKNOWN_FIELD_WARNINGS]:
         close = difflib.get_close_matches(name, list(_properties()), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
+        shown = shorten(name)
         warnings.append(
             FieldError(
-                name, f"unknown field {_shorten(name)} is ignored{hint}", "the documented fields"
+                name,
+                f"unknown field {shown} is ignored{hint}",
+                "the documented fields",
+                strict_message=f"unknown field {shown} is not allowed: "
+                f"it is not a documented field{hint}",
             )
         )
     if len(unknown) > MAX_UNKNOWN_FIELD_WARNINGS:
         rest = len(unknown) - MAX_UNKNOWN_FIELD_WARNINGS
-        warnings.append(FieldError("", f"{rest} more unknown fields are ignored"))
+        warnings.append(
+            FieldError(
+                "",
+                f"{rest} more unknown fields are ignored",
+                strict_message=f"{rest} more unknown fields are not allowed",
+            )
+        )
 
 
 @cache
@@ -654,7 +778,13 @@ def _cross_field_rules(
             ("ip_adapter_style_images", styles),
         ):
             if value:
-                warnings.append(FieldError(name, f"{name} is ignored: no ip_adapter is given"))
+                warnings.append(
+                    FieldError(
+                        name,
+                        f"{name} is ignored: no ip_adapter is given",
+                        strict_message=f"{name} is not allowed without an ip_adapter",
+                    )
+                )
     else:
         if isinstance(scales, list) and len(scales) != n:
             errors.append(
@@ -702,7 +832,13 @@ def _lora_rules(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
     if not isinstance(weights, list) or not weights:
         return
     if not loras:
-        warnings.append(FieldError("lora_weights", "lora_weights is ignored: no lora_models given"))
+        warnings.append(
+            FieldError(
+                "lora_weights",
+                "lora_weights is ignored: no lora_models given",
+                strict_message="lora_weights is not allowed without lora_models",
+            )
+        )
     elif isinstance(loras, list) and len(loras) != len(weights):
         warnings.append(
             FieldError(
@@ -711,6 +847,8 @@ def _lora_rules(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
                 f"give one weight per model; the extra ones are ignored",
                 f"{len(loras)} number(s) from 0 to 1",
                 weights,
+                strict_message=f"lora_weights has {len(weights)} value(s) but lora_models "
+                f"names {len(loras)}: give one weight per model",
             )
         )
 
@@ -731,6 +869,7 @@ def _model_id(
                 + ("; served as sdxl" if accept_uuid else ""),
                 '"sdxl"',
                 model_id,
+                strict_message=f'model_id {model_id} is a model UUID; the docs only accept "sdxl"',
             )
         )
 
@@ -749,6 +888,8 @@ def _prompt_tokens(body: Mapping[str, Any], warnings: list[FieldError]) -> None:
                         f"{name} has {n} CLIP tokens; only the first {PROMPT_TOKEN_LIMIT} are used",
                         f"at most {PROMPT_TOKEN_LIMIT} CLIP tokens",
                         text,
+                        strict_message=f"{name} has {n} CLIP tokens; at most "
+                        f"{PROMPT_TOKEN_LIMIT} are allowed",
                     )
                 )
 

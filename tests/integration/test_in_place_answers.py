@@ -277,3 +277,16 @@ async def _resume_cases() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert log == ["started", "cancelled"] and outcome.cancelled()
+
+
+def test_a_host_unfit_for_a_url_gives_the_servers_address_in_place(base_url: str) -> None:
+    job = _submit(base_url, "test_success")
+    with _connect(base_url) as sock:
+        for host in ('a b"<>', "mock", 'a b"<>'):
+            poll = _request("GET", STATUS + job, "test_success").replace(b"mock", host.encode())
+            sock.sendall(poll)
+        answers = _Answers(sock)
+        bad, good, bad_again = (answers.next()[2] for _ in range(3))
+    assert bad["download_urls"][0].startswith(f"{base_url}/images/{job}/")
+    assert good["download_urls"][0].startswith(f"http://mock/images/{job}/")
+    assert bad_again == bad

@@ -1,0 +1,93 @@
+"""Config file checks past the JSON Schema: rules on fields the request has, finite
+numbers, unknown scenarios named by where they are; any documented refusal loads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mock_server.config import ConfigError, load_book
+
+
+def refusal_of(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "ipmock.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_book(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: "), message
+    return message.removeprefix(f"{path}: ")
+
+
+def test_a_rule_on_a_misspelt_field_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    text = '[[rules]]\nscenario = "failure"\nmatch = { promt = { contains = "x" } }\n'
+    assert refusal_of(tmp_path, text) == (
+        "rules.0.match: 'promt' is not a request field (did you mean 'prompt'?)"
+    )
+
+
+def test_a_rule_on_an_unknown_field_names_the_rule(tmp_path: Path) -> None:
+    text = (
+        '[[rules]]\nscenario = "failure"\nmatch = { prompt = "x" }\n'
+        '[[rules]]\nscenario = "success"\nmatch = { samples = 2, zzzz = 1 }\n'
+    )
+    assert refusal_of(tmp_path, text) == "rules.1.match: 'zzzz' is not a request field"
+
+
+def test_rules_on_request_fields_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "ipmock.toml"
+    path.write_text('[[rules]]\nscenario = "failure"\nmatch = { prompt = "x", samples = 2 }\n')
+    book = load_book(path)
+    assert book.for_body({"prompt": "x", "samples": 2}).name == "failure"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('[[scenarios]]\nname = "x"\nexpires_after = 1e400\n', "scenarios.0.expires_after: inf"),
+        ('[[scenarios]]\nname = "x"\nurl_ttl = nan\n', "scenarios.0.url_ttl: nan"),
+        ("[chaos]\nweights = { success = inf }\n", "chaos.weights.success: inf"),
+        ("[chaos]\nweights = { success = nan }\n", "chaos.weights.success: nan"),
+    ],
+)
+def test_non_finite_numbers_are_refused(tmp_path: Path, text: str, problem: str) -> None:
+    assert refusal_of(tmp_path, text) == f"{problem} is not a finite number"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[[rules]]\nscenario = "nope"\nmatch = { prompt = "x" }\n', "rules.0.scenario"),
+        ("[chaos]\nweights = { success = 1, nope = 2 }\n", "chaos.weights.nope"),
+        ('default_scenario = "nope"\n', "default_scenario"),
+    ],
+)
+def test_an_unknown_scenario_is_named_by_where_it_is(tmp_path: Path, text: str, where: str) -> None:
+    message = refusal_of(tmp_path, text)
+    assert re.fullmatch(
+        rf"{re.escape(where)}: unknown scenario 'nope'; known scenarios: .*", message
+    )
+    assert "success" in message
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [(401, "unauthorized"), (402, "insufficient_credits"), (429, "rate_limited"),
+     (500, "server_error"), (503, "busy")],
+)  # fmt: skip
+def test_documented_refusals_load(tmp_path: Path, status: int, code: str) -> None:
+    path = tmp_path / "ipmock.toml"
+    path.write_text(
+        f'[[scenarios]]\nname = "x"\nrefusal = {{ http_status = {status}, code = "{code}", '
+        'error = "e" }\n'
+    )
+    refusal = load_book(path).get("x").refusal
+    assert refusal is not None and (refusal.http_status, refusal.code) == (status, code)
+
+
+def test_a_top_level_problem_has_no_placeholder_path(tmp_path: Path) -> None:
+    assert refusal_of(tmp_path, 'colour = "red"\n') == (
+        "Additional properties are not allowed ('colour' was unexpected)"
+    )
