@@ -348,12 +348,18 @@ def verify(
     deadline: float = 300.0,
     request: dict[str, Any] | None = None,
 ) -> int:
-    """Check the server at ``base_url``; print a summary; 0 when it keeps the contract.
+    """Check the server at ``base_url``; print a summary; 0 when it keeps the contract, 1
+    when it does not, 2 when nothing answers there.
 
     ``request``: the flow's generation (default ``FLOW_REQUEST``; see ``flow_request``).
     """
     session = _Session(base_url, api_key, timeout=30.0)
     print(f"ipmock verify: {base_url}")
+    try:
+        session.http.get(session.base_url + "/")  # any answer will do, a 404 too
+    except httpx.TransportError as exc:
+        print(f"ipmock verify: nothing answers at {base_url}: {exc!r}", file=sys.stderr)
+        return 2
     results = flow_checks(session, poll_interval=poll_interval, deadline=deadline, request=request)
     for result in results:
         print(f"  {'ok  ' if result.ok else 'FAIL'} {result.name}")

@@ -33,6 +33,7 @@ from mock_server.settings import (
     checked,
     choice,
     environ_values,
+    is_http_url,
     is_redis_url,
     seconds,
     whole,
@@ -265,7 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         "the real API each run spends credits: use --no-fuzz or a small --max-examples.",
     )
     verify.add_argument(
-        "--base-url", required=True, metavar="URL", help="the server, e.g. http://127.0.0.1:8000"
+        "--base-url",
+        required=True,
+        type=_argtype(checked(str, is_http_url, "an http:// or https:// URL with a host")),
+        metavar="URL",
+        help="the server, e.g. http://127.0.0.1:8000 (exit status 2 when nothing answers there)",
     )
     verify.add_argument(
         "--api-key",

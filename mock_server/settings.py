@@ -213,7 +213,8 @@ def _file(raw: str) -> Path:
     return path
 
 
-def _http_url(url: str) -> bool:
+def is_http_url(url: str) -> bool:
+    """An absolute http:// or https:// URL with a host."""
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
@@ -236,7 +237,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "port": checked(int, lambda v: 0 <= v <= 65535, "a port number (0 to 65535)"),
     "public_url": checked(
         str,
-        _http_url,
+        is_http_url,
         "an absolute http:// or https:// URL with a host, e.g. https://cdn.test/mock",
     ),
     "config": _file,

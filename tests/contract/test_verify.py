@@ -143,3 +143,28 @@ def test_schemathesis_stuck_on_its_own_scheduler_is_run_once_more(
     out = capsys.readouterr().out
     assert ("stopped on an error of its own" in out) == (runs == 2)
     assert ("all checks passed" in out) == (runs == 2)
+
+
+def test_nothing_listening_is_said_before_any_check(tmp_path: Path) -> None:
+    with socket.socket() as placeholder:  # a port of ours that no one listens on
+        placeholder.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{placeholder.getsockname()[1]}"
+        done = subprocess.run(
+            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"nothing answers at {url}" in done.stderr
+    assert "schemathesis" not in done.stdout and "ok " not in done.stdout
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://127.0.0.1/", "http://"])
+def test_a_base_url_that_is_not_http_is_refused(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mock_server.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["verify", "--base-url", url])
+    assert exited.value.code == 2
+    assert "--base-url: must be an http:// or https:// URL with a host" in capsys.readouterr().err
