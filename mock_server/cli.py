@@ -610,8 +610,13 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         "http": "mock_server.connection:MockHttpProtocol",  # socket faults need it
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     }
+    try:
+        sock = _listen(settings.host, settings.port)
+    except UsageError as exc:
+        print(f"ipmock: {exc}", file=sys.stderr)
+        return 2
     if settings.workers > 1:
-        return _serve_workers(settings, book, backend, options)
+        return _serve_workers(settings, book, backend, options, sock)
     app = create_app(settings, book=book, clock=clock, generator=generator)
     server = uvicorn.Server(uvicorn.Config(app, **options))
 
@@ -628,8 +633,29 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
 
     server.startup = startup  # type: ignore[method-assign]
     prepare_to_serve()
-    server.run()
+    server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything starts; UsageError saying why not."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:  # socket.gaierror too: a name that does not resolve
+        raise UsageError(
+            f"cannot listen on --host {host} --port {port}: {exc.strerror or exc}"
+        ) from None
+    sock.set_inheritable(True)  # --workers processes serve on it
+    return sock
 
 
 def work(args: argparse.Namespace) -> int:
@@ -688,7 +714,11 @@ def work(args: argparse.Namespace) -> int:
 
 
 def _serve_workers(
-    settings: Settings, book: ScenarioBook, backend: str, options: dict[str, Any]
+    settings: Settings,
+    book: ScenarioBook,
+    backend: str,
+    options: dict[str, Any],
+    sock: socket.socket,
 ) -> int:
     """Several uvicorn processes on one socket, each building its app from IPMOCK_*;
     the banner once every worker answers."""
@@ -709,10 +739,6 @@ def _serve_workers(
     config = uvicorn.Config(
         "mock_server.app:app_from_environ", factory=True, workers=settings.workers, **options
     )
-    try:
-        sock = config.bind_socket()
-    except SystemExit:  # uvicorn has logged why (address in use, ...)
-        return 1
     Workers(config, sockets=[sock]).run()
     return 0
 

@@ -4,6 +4,7 @@ a message naming the flag (or the IPMOCK_ variable) and what is allowed, no trac
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,16 @@ def test_version_and_no_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_.value.code == 0
     assert capsys.readouterr().out == f"ipmock {version('ipmock')}\n"
     assert "usage: ipmock" in refused([], capsys)
+
+
+def test_an_address_it_cannot_listen_on_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        err = refused(["serve", "--port", str(port)], capsys)
+    assert f"cannot listen on --host 127.0.0.1 --port {port}: Address already in use" in err
+    err = refused(["serve", "--host", "999.1.1.1", "--port", "0"], capsys)
+    assert "cannot listen on --host 999.1.1.1 --port 0" in err
