@@ -35,13 +35,20 @@ from uvicorn.protocols.http.httptools_impl import (
 
 from mock_server import api
 from mock_server.app import HotRoutes
-from mock_server.errors import JsonAnswer
+from mock_server.errors import ApiError, JsonAnswer
 from mock_server.faults import CONNECTION_EXTENSION, quiet_drops
 from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal
 from mock_server.state import MockState
 
 _InPlace = tuple[api.Operation, dict[str, str]]
 """A request being answered in place: its operation and its headers."""
+
+_NOT_HTTP = ApiError(
+    400,
+    "invalid_request",
+    "the request is not valid HTTP/1.1 (its request line, a header, Content-Length or "
+    "chunked framing); the connection is closed",
+).response()
 
 _HEADERS_TO_CHECK = frozenset({b"expect", b"content-length", b"transfer-encoding"})
 """Besides ``x-forwarded-*``: the headers that may keep a request off the in-place path."""
@@ -58,6 +65,17 @@ class MockHttpProtocol(HttpToolsProtocol):
     Each process that uses it (every ``--workers`` process too) also keeps deliberate
     drops out of uvicorn's error log.
     """
+
+    def send_400_response(self, msg: str) -> None:
+        """What uvicorn answers bytes that are not HTTP/1.1 (a bad request line, header,
+        Content-Length or chunk size), as the API's JSON FAILURE rather than plain text;
+        the connection closes, since nothing after such bytes can be read."""
+        body = _NOT_HTTP.body
+        head = [STATUS_LINE[400]]
+        head += [b"%s: %s\r\n" % header for header in self.server_state.default_headers]
+        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
+        self.transport.write(b"".join([*head, b"connection: close\r\n\r\n", body]))
+        self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         logging.getLogger("uvicorn.error").addFilter(quiet_drops)  # idempotent

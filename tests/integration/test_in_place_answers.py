@@ -160,6 +160,27 @@ def test_a_body_over_the_limit_is_refused_and_the_connection_goes_on(base_url: s
     assert accepted[0] == 200 and accepted[2]["status"] == "SUCCESS"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00\x01garbage\r\n\r\n",
+        b"GET /openapi.json HTTP/1.1\r\nHost: mock\r\nContent-Length: -5\r\n\r\n",
+        b"POST /sdxl/text2image/v1 HTTP/1.1\r\nHost: mock\r\nTransfer-Encoding: chunked\r\n"
+        b"\r\nzz\r\n",
+    ],
+    ids=["request-line", "content-length", "chunk-size"],
+)
+def test_bytes_that_are_not_http_get_the_apis_json_failure(base_url: str, raw: bytes) -> None:
+    with _connect(base_url) as sock:
+        sock.sendall(raw)
+        answers = _Answers(sock)
+        status, headers, body = answers.next()
+        assert answers.closed()
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert body["status"] == "FAILURE" and body["code"] == "invalid_request"
+    assert "not valid HTTP/1.1" in body["error"]
+
+
 def test_answers_in_place_are_journaled(base_url: str) -> None:
     httpx.post(base_url + "/__mock/reset")
     job = _submit(base_url, "test_success")
