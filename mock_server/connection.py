@@ -70,12 +70,7 @@ class MockHttpProtocol(HttpToolsProtocol):
         """What uvicorn answers bytes that are not HTTP/1.1 (a bad request line, header,
         Content-Length or chunk size), as the API's JSON FAILURE rather than plain text;
         the connection closes, since nothing after such bytes can be read."""
-        body = _NOT_HTTP.body
-        head = [STATUS_LINE[400]]
-        head += [b"%s: %s\r\n" % header for header in self.server_state.default_headers]
-        head.append(b"content-type: application/json\r\ncontent-length: %d\r\n" % len(body))
-        self.transport.write(b"".join([*head, b"connection: close\r\n\r\n", body]))
-        self.transport.close()
+        self._write(_NOT_HTTP, keep_alive=False)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         logging.getLogger("uvicorn.error").addFilter(quiet_drops)  # idempotent
