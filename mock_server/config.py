@@ -27,6 +27,7 @@ from mock_server.scenarios import (
     ScenarioBook,
     UnknownScenario,
 )
+from mock_server.validation import leaves
 
 
 class ConfigError(ValueError):
@@ -57,16 +58,11 @@ def _at(path: list[str | int], message: str) -> str:
 def _not_finite(instance: Any) -> list[str]:
     """A problem for each infinite or NaN number (TOML's 1e400, inf and nan; JSON's
     Infinity and NaN): JSON Schema's minimum and maximum let them through."""
-    problems: list[str] = []
-    stack: list[tuple[list[str | int], Any]] = [([], instance)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            problems.append(_at(path, f"{node} is not a finite number"))
-        elif isinstance(node, dict | list):
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            stack.extend(reversed([([*path, key], value) for key, value in items]))
-    return problems
+    return [
+        _at(path, f"{value} is not a finite number")
+        for path, value in leaves(instance)
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
 
 
 def _request_fields() -> list[str]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import itertools
 import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from typing import Any
@@ -361,16 +362,21 @@ def _locating_decode(number: str) -> Any:
 def _find_unusable(body: dict[str, Any]) -> list[tuple[list[str | int], _Unusable]]:
     """Where the unusable numbers are, in the body's order (at most
     MAX_UNKNOWN_FIELD_WARNINGS of them)."""
-    found: list[tuple[list[str | int], _Unusable]] = []
-    stack: list[tuple[list[str | int], Any]] = [([], body)]
-    while stack and len(found) < MAX_UNKNOWN_FIELD_WARNINGS:
+    found = ((path, value) for path, value in leaves(body) if isinstance(value, _Unusable))
+    return list(itertools.islice(found, MAX_UNKNOWN_FIELD_WARNINGS))
+
+
+def leaves(node: Any) -> Iterator[tuple[list[str | int], Any]]:
+    """Each value in nested objects and arrays that is neither, with its path of keys and
+    indexes, in document order."""
+    stack: list[tuple[list[str | int], Any]] = [([], node)]
+    while stack:
         path, node = stack.pop()
-        if isinstance(node, _Unusable):
-            found.append((path, node))
-        elif isinstance(node, dict | list):
+        if isinstance(node, dict | list):
             items = node.items() if isinstance(node, dict) else enumerate(node)
             stack.extend(reversed([([*path, key], value) for key, value in items]))
-    return found
+        else:
+            yield path, node
 
 
 def _number_problem(number: str) -> str:
