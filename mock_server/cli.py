@@ -532,10 +532,19 @@ def _names_a_model(
         return True
     if args.model_dir is None or args.ip_adapter_dir is None:
         raise UsageError(f"{user} needs both --model-dir and --ip-adapter-dir")
-    for option in ("model_dir", "ip_adapter_dir"):
-        if not getattr(args, option).is_dir():
-            raise UsageError(f"{args.said[option]} {getattr(args, option)} is not a folder")
+    _refuse_missing_folders(args)
     return True
+
+
+def _refuse_missing_folders(args: argparse.Namespace) -> None:
+    """UsageError when --model-dir or --ip-adapter-dir, given, is not a folder (named as
+    the flag or variable that gave it)."""
+    said = getattr(args, "said", {})  # serve and worker read the variables too
+    for option in ("model_dir", "ip_adapter_dir"):
+        path = getattr(args, option)
+        if path is not None and not path.is_dir():
+            flag = said.get(option, "--" + option.replace("_", "-"))
+            raise UsageError(f"{flag} {path} is not a folder")
 
 
 def _allowed_networks(args: argparse.Namespace) -> None:
@@ -816,9 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             _output_folder("--record", args.record)
         elif args.model_dir is not None and args.ip_adapter_dir is not None:
-            for flag in ("--model-dir", "--ip-adapter-dir"):
-                if not (path := getattr(args, flag[2:].replace("-", "_"))).is_dir():
-                    raise UsageError(f"{flag} {path} is not a folder")
+            _refuse_missing_folders(args)  # a lone one: conformance says to give both
     except UsageError as exc:
         print(f"ipmock {args.command}: {exc}", file=sys.stderr)
         return 2

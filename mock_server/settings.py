@@ -65,17 +65,13 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Flags and IPMOCK_* values are checked as they are read (PARSERS below, naming the
-        # flag or variable); these hold for Settings built in Python too (the pytest plugin).
-        if self.store != "memory" and not is_redis_url(self.store):
-            raise ValueError(
-                f"store must be memory or a Redis URL ({REDIS_FORMS}), got {self.store!r}"
-            )
-        if self.workers < 1:
-            raise ValueError(f"workers must be at least 1, got {self.workers}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.max_in_flight < 0:
-            raise ValueError(f"max_in_flight must be 0 (no cap) or more, got {self.max_in_flight}")
+        # flag or variable); by the same parsers, these hold for Settings built in Python
+        # too (the pytest plugin).
+        for name in ("store", "workers", "backend", "max_in_flight"):
+            try:
+                PARSERS[name](str(getattr(self, name)))
+            except ValueError as exc:
+                raise ValueError(f"{name} {exc}") from None
         if self.workers > 1 and self.store == "memory":
             raise ValueError(
                 "several workers need a shared store: add --store redis://HOST:PORT/DB "
