@@ -93,6 +93,28 @@ def _references(data: dict[str, Any], scenarios: Mapping[str, Scenario]) -> list
     return problems
 
 
+def _redefinitions(data: dict[str, Any], built_in: Mapping[str, Scenario]) -> list[str]:
+    """A problem for each ``[[scenarios]]`` entry that takes a built-in scenario's name
+    (it would silently change what its test key and the README promise) or a name an
+    earlier entry took."""
+    reserved = sorted({*built_in, GENERATE.name})
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(data.get("scenarios", [])):
+        name = item["name"]
+        if name in reserved:
+            problems.append(
+                f"scenarios.{i}.name: {name!r} is a built-in scenario and cannot be "
+                f"redefined; give yours another name (built-in: {', '.join(reserved)})"
+            )
+        elif name in seen:
+            problems.append(
+                f"scenarios.{i}.name: {name!r} is already defined by scenarios.{seen[name]}"
+            )
+        seen.setdefault(name, i)
+    return problems
+
+
 def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
     """An inline scenario (admin queue, config), checked against the config schema."""
     _errors(data, {"$defs": _schema()["$defs"], "$ref": "#/$defs/scenario"}, where)
@@ -136,9 +158,10 @@ def load_book(
     scenarios = {s.name: s for s in BUILT_IN}
     if generating:
         scenarios[GENERATE.name] = GENERATE
+    problems = _redefinitions(data, scenarios)
     for item in data.get("scenarios", []):
-        scenarios[item["name"]] = Scenario.from_json(item)
-    problems = _references(data, scenarios)
+        scenarios.setdefault(item["name"], Scenario.from_json(item))
+    problems += _references(data, scenarios)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     rules = [

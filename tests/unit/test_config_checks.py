@@ -91,3 +91,34 @@ def test_a_top_level_problem_has_no_placeholder_path(tmp_path: Path) -> None:
     assert refusal_of(tmp_path, 'colour = "red"\n') == (
         "Additional properties are not allowed ('colour' was unexpected)"
     )
+
+
+def test_a_built_in_scenario_cannot_be_redefined(tmp_path: Path) -> None:
+    # redefined, "success" answered 202 PENDING to test_success, against the README
+    message = refusal_of(tmp_path, '[[scenarios]]\nname = "success"\npending_polls = 3\n')
+    assert message.startswith(
+        "scenarios.0.name: 'success' is a built-in scenario and cannot be redefined; "
+        "give yours another name (built-in: "
+    ), message
+    assert "pending-then-success" in message and "generate" in message
+
+
+def test_the_generate_scenario_is_reserved_in_mock_mode_too(tmp_path: Path) -> None:
+    # it is the default under --backend diffusers: the same file must mean the same there
+    assert "'generate' is a built-in scenario" in refusal_of(
+        tmp_path, '[[scenarios]]\nname = "generate"\n'
+    )
+
+
+def test_a_scenario_defined_twice_is_refused(tmp_path: Path) -> None:
+    text = "".join(f'[[scenarios]]\nname = "{name}"\n' for name in ("mine", "other", "mine"))
+    message = refusal_of(tmp_path, text)
+    assert message == "scenarios.2.name: 'mine' is already defined by scenarios.0"
+
+
+def test_new_scenarios_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "ipmock.toml"
+    path.write_text('[[scenarios]]\nname = "slow-success"\npending_polls = 3\n')
+    book = load_book(path)
+    assert book.scenarios["slow-success"].pending_polls == 3
+    assert book.scenarios["success"].pending_polls == 0
