@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from mock_server.config import ConfigError, scenario_from_json
 from mock_server.errors import ApiError
-from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
+from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario, did_you_mean
 from mock_server.state import MockState, mock_state
 from mock_server.validation import shorten
 
@@ -94,7 +94,9 @@ async def queue(request: Request) -> Response:
         usage = 'send {"scenarios": [name or scenario object, ...]}'
         unknown = [k for k in body if k != "scenarios"] if isinstance(body, dict) else []
         if unknown:
-            names = ", ".join(repr(shorten(k)) for k in unknown[:10])
+            names = ", ".join(
+                f"{shorten(k)!r}{did_you_mean(k, ['scenarios'])}" for k in unknown[:10]
+            )
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
             raise ApiError(
                 400,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import tomllib
@@ -26,8 +25,9 @@ from mock_server.scenarios import (
     Scenario,
     ScenarioBook,
     UnknownScenario,
+    did_you_mean,
 )
-from mock_server.validation import leaves
+from mock_server.validation import leaves, shorten
 
 
 class ConfigError(ValueError):
@@ -41,11 +41,20 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
-def _errors(instance: Any, schema: dict[str, Any], where: str) -> None:
+def _errors(instance: Any, schema: dict[str, Any], where: str, *, each: bool = False) -> None:
+    """ConfigError listing what is wrong with ``instance``, after ``where`` (before each
+    problem with ``each``: where is then a path, as an admin request's scenarios.0)."""
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    problems = [
-        _at(list(e.absolute_path), e.message) for e in validator.iter_errors(instance)
-    ] + _not_finite(instance)
+    problems: list[str] = []
+    for error in validator.iter_errors(instance):
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            problems += _unknown_keys(path, error.instance, error.schema)
+        else:
+            problems.append(_at(path, error.message))
+    problems += _not_finite(instance)
+    if problems and each:
+        raise ConfigError("; ".join(f"{where}: {problem}" for problem in problems))
     if problems:
         raise ConfigError(f"{where}: " + "; ".join(problems))
 
@@ -53,6 +62,18 @@ def _errors(instance: Any, schema: dict[str, Any], where: str) -> None:
 def _at(path: list[str | int], message: str) -> str:
     """A problem, after the dotted path of what it is about (none for the whole)."""
     return f"{'.'.join(map(str, path))}: {message}" if path else message
+
+
+def _unknown_keys(path: list[str | int], instance: dict[str, Any], schema: Any) -> list[str]:
+    """What jsonschema words "Additional properties are not allowed": the keys the
+    schema does not allow, each with the closest allowed name (a misspelling), then the
+    allowed names."""
+    allowed = list(schema.get("properties", {})) if isinstance(schema, dict) else []
+    unknown = [key for key in instance if key not in allowed]
+    named = ", ".join(f"{shorten(key)!r}{did_you_mean(key, allowed)}" for key in unknown[:10])
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    fields = f"field{'s' * (len(unknown) > 1)}"
+    return [_at(path, f"unknown {fields} {named}{more}, not one of {', '.join(allowed)}")]
 
 
 def _not_finite(instance: Any) -> list[str]:
@@ -78,8 +99,7 @@ def _references(data: dict[str, Any], scenarios: Mapping[str, Scenario]) -> list
     for i, rule in enumerate(data.get("rules", [])):
         for name in rule["match"]:
             if name not in fields:
-                close = difflib.get_close_matches(name, fields, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(name, fields)
                 problems.append(f"rules.{i}.match: {name!r} is not a request field{hint}")
     named = [(f"rules.{i}.scenario", r["scenario"]) for i, r in enumerate(data.get("rules", []))]
     named += [(f"chaos.weights.{n}", n) for n in data.get("chaos", {}).get("weights", {})]
@@ -117,7 +137,7 @@ def _redefinitions(data: dict[str, Any], built_in: Mapping[str, Scenario]) -> li
 
 def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
     """An inline scenario (admin queue, config), checked against the config schema."""
-    _errors(data, {"$defs": _schema()["$defs"], "$ref": "#/$defs/scenario"}, where)
+    _errors(data, {"$defs": _schema()["$defs"], "$ref": "#/$defs/scenario"}, where, each=True)
     return Scenario.from_json({"name": "inline", **data})
 
 
@@ -130,6 +150,9 @@ def fault_mix_from_json(data: Any, *, chaos: bool = False) -> FaultMix | None:
     values = dict(data)
     if "kinds" in values:
         values["kinds"] = tuple(values["kinds"])
+    if "on" in values:
+        on = values["on"]
+        values["on"] = (on,) if isinstance(on, str) else tuple(on)
     mix = FaultMix(**values)
     return mix if mix.rate > 0 else None
 

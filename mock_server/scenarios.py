@@ -9,6 +9,7 @@ faults, or a seeded fault mix, replace the answers to chosen status requests.
 
 from __future__ import annotations
 
+import difflib
 import random
 import re
 from collections.abc import Iterable, Mapping
@@ -22,12 +23,20 @@ TEST_KEY_PREFIX = "test_"
 DEFAULT_SCENARIO = "pending-then-success"
 
 
+def did_you_mean(name: str, allowed: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the allowed name closest to a misspelt one, or ""."""
+    close = difflib.get_close_matches(name, list(allowed), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class UnknownScenario(LookupError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)
-        shown = shorten(name)
-        super().__init__(f"unknown scenario {shown!r}; known scenarios: {', '.join(self.known)}")
+        shown, hint = shorten(name), did_you_mean(name, self.known)
+        super().__init__(
+            f"unknown scenario {shown!r}{hint}; known scenarios: {', '.join(self.known)}"
+        )
 
 
 @dataclass(frozen=True)

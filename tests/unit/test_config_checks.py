@@ -89,7 +89,7 @@ def test_documented_refusals_load(tmp_path: Path, status: int, code: str) -> Non
 
 def test_a_top_level_problem_has_no_placeholder_path(tmp_path: Path) -> None:
     assert refusal_of(tmp_path, 'colour = "red"\n') == (
-        "Additional properties are not allowed ('colour' was unexpected)"
+        "unknown field 'colour', not one of default_scenario, scenarios, rules, chaos"
     )
 
 
