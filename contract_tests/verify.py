@@ -10,8 +10,8 @@ the departures from the schema, and a config file that makes the mock replay the
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -223,16 +223,30 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
+SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
+"""How schemathesis is run: the one installed beside ipmock, in this Python (a
+``schemathesis`` on PATH may be another install, or none when the venv is not activated)."""
+
+
+def schemathesis_missing() -> str | None:
+    """One line saying what to install when schemathesis cannot run here, else None."""
+    if importlib.util.find_spec("schemathesis") is None:
+        return (
+            f"schemathesis is not installed in {sys.executable}: `pip install ipmock` brings "
+            "it (or `pip install schemathesis`); --no-fuzz runs the flow checks only"
+        )
+    return None
+
+
 def run_schemathesis(
     base_url: str, api_key: str, *, max_examples: int, seed: int | None, junit: Path
 ) -> int:
     """schemathesis over the bundled contract: all checks, all modes, stateful links."""
-    executable = shutil.which("schemathesis") or str(Path(sys.executable).with_name("schemathesis"))
     with tempfile.TemporaryDirectory() as scratch:
         document = Path(scratch) / "openapi.json"
         document.write_text(json.dumps(contract.openapi()))
         command = [
-            executable, "run", str(document), "--url", base_url, "-H", f"API-Key: {api_key}",
+            *SCHEMATHESIS, "run", str(document), "--url", base_url, "-H", f"API-Key: {api_key}",
             "--checks", "all", "--max-examples", str(max_examples), "--report", "junit",
             "--report-junit-path", str(junit), "--output-sanitize", "true",
         ]  # fmt: skip
@@ -353,6 +367,9 @@ def verify(
 
     ``request``: the flow's generation (default ``FLOW_REQUEST``; see ``flow_request``).
     """
+    if fuzz and (missing := schemathesis_missing()):
+        print(f"ipmock verify: {missing}", file=sys.stderr)
+        return 2
     session = _Session(base_url, api_key, timeout=30.0)
     print(f"ipmock verify: {base_url}")
     try:

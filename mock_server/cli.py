@@ -829,9 +829,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"ipmock {args.command}: {exc}", file=sys.stderr)
         return 2
+    try:  # the toolkit's dependencies come with ipmock; a broken install is said in one line
+        if args.command == "verify":
+            from contract_tests.verify import verify
+        else:
+            from contract_tests.conformance import Options, conformance
+    except ModuleNotFoundError as exc:
+        print(
+            f"ipmock {args.command}: the Python package {exc.name!r} is missing from "
+            f"{sys.executable}: reinstall ipmock with its dependencies (`pip install ipmock`)",
+            file=sys.stderr,
+        )
+        return 2
     if args.command == "verify":
-        from contract_tests.verify import verify
-
         return verify(
             args.base_url,
             args.api_key,
@@ -842,8 +852,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             fuzz=not args.no_fuzz,
             poll_interval=args.poll_interval,
         )
-    from contract_tests.conformance import Options, conformance
-
     return conformance(
         Options(
             size=args.size,

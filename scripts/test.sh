@@ -16,6 +16,9 @@ python3 -m venv .venv
 # finds torch installed and does not fetch a CUDA build of several GB.
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,gpu]"
+# The wheels of ipmock's own dependencies (no extras), for the test that installs the
+# README's way into a fresh venv with no network (tests/test_readme_install.py).
+.venv/bin/python -m pip download --quiet --disable-pip-version-check --dest .venv/wheelhouse .
 
 .venv/bin/ruff check .
 .venv/bin/mypy

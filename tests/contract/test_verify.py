@@ -131,7 +131,7 @@ def test_schemathesis_stuck_on_its_own_scheduler_is_run_once_more(
     fake.parent.mkdir()
     fake.write_text(script)
     fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}:/usr/bin:/bin")
+    monkeypatch.setattr(verify_module, "SCHEMATHESIS", [str(fake)])
     assert (
         verify_module.run_schemathesis(
             "http://127.0.0.1:9", "k", max_examples=1, seed=7, junit=tmp_path / "j.xml"
@@ -168,3 +168,43 @@ def test_a_base_url_that_is_not_http_is_refused(
         main(["verify", "--base-url", url])
     assert exited.value.code == 2
     assert "--base-url: must be an http:// or https:// URL with a host" in capsys.readouterr().err
+
+
+def test_schemathesis_runs_from_this_python_not_path(tmp_path: Path) -> None:
+    # The README runs .venv/bin/ipmock with the venv not activated: no schemathesis on PATH.
+    from contract_tests import verify as verify_module
+
+    done = subprocess.run(
+        [*verify_module.SCHEMATHESIS, "--version"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "version 4." in done.stdout
+
+
+def test_schemathesis_missing_is_said_in_one_line_before_any_check(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "schemathesis", None)  # as if not installed
+    assert verify("http://127.0.0.1:9", "k") == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert "schemathesis is not installed" in line and "--no-fuzz" in line
+
+
+@pytest.mark.parametrize("command", ["verify", "conformance"])
+def test_a_missing_dependency_is_said_in_one_line(command: str) -> None:
+    blocked = "hypothesis" if command == "verify" else "numpy"
+    probe = (
+        f"import sys; sys.modules[{blocked!r}] = None; from mock_server.cli import main; "
+        f"sys.exit(main([{command!r}, '--base-url', 'http://127.0.0.1:9'] "
+        f"if {command!r} == 'verify' else [{command!r}, '--size', 'tiny']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert f"ipmock {command}: the Python package {blocked!r} is missing" in line
+    assert "Traceback" not in done.stdout
