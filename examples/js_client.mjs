@@ -6,11 +6,13 @@
 //
 // Submits like the API docs do, polls the status endpoint until SUCCESS or FAILURE, waits
 // as long as Retry-After says on 429/503, and prints the path of every image it saved.
-// Node 18+ (global fetch); no npm packages.
+// Node 18+ (global fetch); no npm packages. The default --base-url is the local mock
+// (`ipmock serve`); the real API costs credits, so it is used only when named.
 
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
+const LOCAL_MOCK = "http://127.0.0.1:8000";
 const SUBMIT_PATH = "/sdxl/text2image/v1";
 const STATUS_PATH = "/sdxl/text2image/v1/status/";
 
@@ -81,26 +83,54 @@ async function download(urls, outDir, prefix = "image") {
   return paths;
 }
 
+const USAGE = `usage: node js_client.mjs --api-key KEY --prompt TEXT [options]
+
+Generate images with the ImagePipeline SDXL text-to-image API (or ipmock) and save them.
+
+options:
+  --base-url URL            the API (default ${LOCAL_MOCK}, \`ipmock serve\`; the real
+                            API is https://api.imagepipeline.io and spends credits)
+  --api-key KEY             required
+  --prompt TEXT             required
+  --out DIR                 folder for the PNGs (default images)
+  --negative-prompt TEXT    (default "low quality, blurry, deformed")
+  --samples N               1 to 4 images (default 1)
+  --width N, --height N     (default 1024)
+  --ip-adapter-image URL    face image to lock
+  --poll-interval SECONDS   (default 2)
+  --timeout SECONDS         (default 300)
+  -h, --help                show this help and exit`;
+
+class UsageError extends Error {}
+
 function parseArgs(argv) {
   const args = {
-    "base-url": "https://api.imagepipeline.io", out: "images",
+    "base-url": LOCAL_MOCK, out: "images",
     "negative-prompt": "low quality, blurry, deformed",
     samples: "1", width: "1024", height: "1024", "poll-interval": "2", timeout: "300",
   };
+  if (argv.includes("--help") || argv.includes("-h")) return null;
+  const known = new Set([...Object.keys(args), "api-key", "prompt", "ip-adapter-image"]);
   for (let i = 0; i < argv.length; i += 2) {
-    if (!argv[i].startsWith("--") || argv[i + 1] === undefined) {
-      throw new Error(`expected --name value, got ${argv[i]}`);
+    const name = argv[i].slice(2);
+    if (!argv[i].startsWith("--") || !known.has(name)) {
+      throw new UsageError(`unknown option ${argv[i]}`);
     }
-    args[argv[i].slice(2)] = argv[i + 1];
+    if (argv[i + 1] === undefined) throw new UsageError(`${argv[i]} needs a value`);
+    args[name] = argv[i + 1];
   }
   for (const name of ["api-key", "prompt"]) {
-    if (!args[name]) throw new Error(`--${name} is required`);
+    if (!args[name]) throw new UsageError(`--${name} is required`);
   }
   return args;
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args === null) {
+    console.log(USAGE);
+    return;
+  }
   const request = {
     model_id: "sdxl", prompt: args.prompt, negative_prompt: args["negative-prompt"],
     num_inference_steps: 20, guidance_scale: 7.5, samples: Number(args.samples),
@@ -119,6 +149,10 @@ async function main() {
 }
 
 main().catch((error) => {
+  if (error instanceof UsageError) {
+    console.error(`${USAGE.split("\n")[0]}\nerror: ${error.message}`);
+    process.exit(2);
+  }
   console.error(`error: ${error.message}`);
   process.exit(1);
 });

@@ -6,7 +6,8 @@
 
 Submits like the API docs do, polls the status endpoint until SUCCESS or FAILURE, waits
 as long as Retry-After says on 429/503, and prints the path of every image it saved.
-Needs only `requests`.
+Needs only httpx, which ipmock installs. Its default --base-url is the local mock
+(`ipmock serve`); the real API costs credits, so it is used only when named.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
+import httpx
 
+LOCAL_MOCK = "http://127.0.0.1:8000"
 SUBMIT_PATH = "/sdxl/text2image/v1"
 STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
 
@@ -31,7 +33,7 @@ class ApiError(RuntimeError):
 def _call(method: str, url: str, api_key: str, deadline: float, **kwargs: Any) -> dict[str, Any]:
     """One API call; on 429/503 wait for Retry-After and try again until the deadline."""
     while True:
-        response = requests.request(method, url, headers={"API-Key": api_key}, timeout=30, **kwargs)
+        response = httpx.request(method, url, headers={"API-Key": api_key}, timeout=30, **kwargs)
         if response.status_code in (429, 503):
             retry_after = response.headers.get("Retry-After", "")
             wait = float(retry_after) if retry_after.isdigit() else 1.0
@@ -61,7 +63,7 @@ def generate(
     base = base_url.rstrip("/")
     deadline = time.monotonic() + timeout
     # As in the docs: the body is a JSON string, sent without a Content-Type header.
-    result = _call("POST", base + SUBMIT_PATH, api_key, deadline, data=json.dumps(request))
+    result = _call("POST", base + SUBMIT_PATH, api_key, deadline, content=json.dumps(request))
     while result["status"] == "PENDING":
         if time.monotonic() + poll_interval > deadline:
             raise TimeoutError(f"job {result['id']} still PENDING after {timeout:g} s")
@@ -75,7 +77,7 @@ def download(urls: list[str], out_dir: Path, prefix: str = "image") -> list[Path
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for n, url in enumerate(urls):
-        response = requests.get(url, timeout=60)
+        response = httpx.get(url, timeout=60)
         response.raise_for_status()
         path = out_dir / f"{prefix}-{n}.png"
         path.write_bytes(response.content)
@@ -85,7 +87,12 @@ def download(urls: list[str], out_dir: Path, prefix: str = "image") -> list[Path
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", default="https://api.imagepipeline.io")
+    parser.add_argument(
+        "--base-url",
+        default=LOCAL_MOCK,
+        help=f"the API (default {LOCAL_MOCK}, `ipmock serve`; the real API is "
+        "https://api.imagepipeline.io and spends credits)",
+    )
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--out", type=Path, default=Path("images"), help="folder for the PNGs")
     parser.add_argument("--prompt", required=True)
@@ -123,7 +130,7 @@ def main() -> int:
             timeout=args.timeout,
         )
         paths = download(urls, args.out, prefix=job_id)
-    except (ApiError, TimeoutError, requests.RequestException) as exc:
+    except (ApiError, TimeoutError, httpx.HTTPError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for path in paths:

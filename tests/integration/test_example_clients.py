@@ -30,10 +30,17 @@ def node() -> str:
     return found
 
 
+# The Python client runs with what `pip install ipmock` brings (httpx), requests blocked.
+WITHOUT_REQUESTS = (
+    "import runpy, sys; sys.modules['requests'] = None; sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 @pytest.fixture(params=["python", "node"])
 def client(request: pytest.FixtureRequest) -> list[str]:
     if request.param == "python":
-        return [sys.executable, str(EXAMPLES / "python_client.py")]
+        return [sys.executable, "-c", WITHOUT_REQUESTS, str(EXAMPLES / "python_client.py")]
     node: str = request.getfixturevalue("node")
     return [node, str(EXAMPLES / "js_client.mjs")]
 
@@ -128,3 +135,20 @@ def test_client_gives_up_at_its_deadline(client: list[str], api: Api, tmp_path: 
     assert result.returncode != 0, result.stdout
     assert "PENDING" in result.stderr
     assert elapsed < 15
+
+
+def test_help_names_the_local_mock_as_the_default(client: list[str]) -> None:
+    done = subprocess.run([*client, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout and "--api-key" in done.stdout
+    # A forgotten --base-url must not reach the real API and spend credits.
+    assert "default http://127.0.0.1:8000" in " ".join(done.stdout.split())
+
+
+def test_a_wrong_option_is_named_with_the_usage(client: list[str]) -> None:
+    done = subprocess.run(
+        [*client, "--api-key", "k", "--prompt", "x", "--colour", "red"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout
+    assert "usage:" in done.stderr and "--colour" in done.stderr
