@@ -167,7 +167,11 @@ def create_app(
     if settings.store != "memory":
         from mock_server.redis_state import RedisState
 
-        shared = RedisState.open(settings.store, journal_size=settings.journal_size)
+        shared = RedisState.open(
+            settings.store,
+            journal_size=settings.journal_size,
+            connections=settings.redis_connections,
+        )
         store = store or shared.store
         queue, journal = shared.queue, shared.journal
         clock.shared = shared.clock_offset
@@ -192,7 +196,7 @@ def create_app(
         generator=generator or PlaceholderGenerator(images),
     )
     if settings.store != "memory":
-        state.closers.append(shared.client.aclose)
+        state.closers.append(shared.aclose)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -192,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes on the one port (default 1; more need --store redis://...)",
     )
     serve.add_argument(
+        "--redis-connections",
+        type=_setting("redis_connections"),
+        metavar="N",
+        help="connections each server process holds to the --store Redis at most; a "
+        f"request waits for a free one (default {Settings.redis_connections})",
+    )
+    serve.add_argument(
         "--job-ttl",
         type=_setting("job_ttl"),
         metavar="SECONDS",
@@ -461,6 +468,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = 
         "max_in_flight": args.max_in_flight,
         "store": args.store,
         "workers": args.workers,
+        "redis_connections": args.redis_connections,
         "backend": args.backend,
         "job_ttl": args.job_ttl,
         "url_ttl": args.url_ttl,

@@ -210,9 +210,9 @@ class JournalMiddleware:
 
 
 async def record_quietly(journal: Journal, exchange: Exchange) -> None:
-    """Record an exchange; a journal that cannot be reached loses it, with a warning (the
-    answer has been sent: only the journal misses it)."""
+    """Record an exchange; when the shared journal cannot take it now, say so: the entry
+    waits in this process and goes with the next write (``RedisJournal``)."""
     try:
         await journal.record(exchange)
     except StoreUnavailable as exc:
-        log.warning("journal entry lost: %s", exc)
+        log.warning("journal entries kept in this process until the store takes them: %s", exc)

@@ -8,14 +8,23 @@ so they are atomic in Redis. A Redis that cannot be reached turns into
 ``StoreUnavailable`` (the API answers 503 with Retry-After) and the next request
 reconnects: the server never needs a restart.
 
+Each process holds at most ``connections`` connections (``--redis-connections``); a
+command that finds them all busy waits for one, up to ``POOL_WAIT`` seconds, and only
+then is the store unavailable. Journal entries are written by one writer per process,
+in batches, and kept in the process while Redis cannot take them.
+
 Durability is Redis's: with ``appendonly yes`` and ``appendfsync always`` an
 acknowledged submit survives a Redis crash or restart (README: Sharing one mock).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import logging
+import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -31,6 +40,8 @@ from mock_server.jobs import Job
 from mock_server.journal import Exchange
 from mock_server.scenarios import Scenario
 from mock_server.stores import StoreUnavailable
+
+log = logging.getLogger("ipmock")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -80,16 +91,26 @@ def _unavailable(
     return call
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for ``redis://`` or ``rediss://`` URLs; short timeouts, retried reconnects."""
-    return redis.Redis.from_url(
+POOL_WAIT = 5.0
+"""Seconds a command waits for a free connection of the process's pool before the store
+counts as unavailable (503 with Retry-After)."""
+DEFAULT_CONNECTIONS = 16
+
+
+def connect(url: str, connections: int = DEFAULT_CONNECTIONS) -> redis.Redis:
+    """A client for ``redis://`` or ``rediss://`` URLs over at most ``connections``
+    connections (a command waits for a free one); short timeouts, retried reconnects."""
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=connections,
+        timeout=POOL_WAIT,
         socket_timeout=5.0,
         socket_connect_timeout=2.0,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=15,
     )
+    return redis.Redis.from_pool(pool)  # closing the client closes the pool
 
 
 class RedisStore:
@@ -187,24 +208,68 @@ class RedisQueue:
 
 
 class RedisJournal:
-    """The journal as a capped Redis list: the last ``size`` entries of every worker."""
+    """The journal as a capped Redis list: the last ``size`` entries of every worker.
+
+    ``record`` puts the entry in this process's outbox and has the outbox written; one
+    write runs at a time, so the entries of requests that end together go in one round
+    trip over one connection, and the journal never takes the connections requests need.
+    An outbox Redis cannot take stays here (the newest ``size`` entries: the list keeps no
+    more) and goes with the next write, tried again ``RETRY_AFTER`` seconds later at most;
+    an entry is lost only if the process ends first.
+    """
+
+    RETRY_AFTER = 1.0
 
     def __init__(self, client: redis.Redis, prefix: str = "ipmock:", size: int = 1000) -> None:
         self.client, self.key, self.size = client, prefix + "journal", size
+        self._outbox: deque[Exchange] = deque(maxlen=size)
+        self._writing = asyncio.Lock()
+        self._retry_at = 0.0
+
+    async def record(self, exchange: Exchange) -> None:
+        """Journal ``exchange``; StoreUnavailable says it waits in the outbox for now."""
+        self._outbox.append(exchange)
+        if time.monotonic() >= self._retry_at:
+            await self.flush()
+
+    @property
+    def waiting(self) -> int:
+        """Entries in the outbox, not yet in Redis."""
+        return len(self._outbox)
+
+    async def flush(self) -> None:
+        """Write the outbox (StoreUnavailable when Redis cannot take it: it stays)."""
+        async with self._writing:
+            if not self._outbox:  # written by the write this one waited for
+                return
+            batch, self._outbox = self._outbox, deque(maxlen=self.size)
+            try:
+                await self._write([json.dumps(e.to_json()) for e in batch])
+            except StoreUnavailable:
+                batch.extend(self._outbox)  # the newest ``size`` kept, in order
+                self._outbox = batch
+                self._retry_at = time.monotonic() + self.RETRY_AFTER
+                raise
+            self._retry_at = 0.0
 
     @_unavailable
-    async def record(self, exchange: Exchange) -> None:
+    async def _write(self, values: list[str]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
-            pipe.rpush(self.key, json.dumps(exchange.to_json()))
+            pipe.rpush(self.key, *values)
             pipe.ltrim(self.key, -self.size, -1)
             await pipe.execute()
 
-    @_unavailable
     async def entries(self) -> list[dict[str, Any]]:
+        await self.flush()
+        return await self._entries()
+
+    @_unavailable
+    async def _entries(self) -> list[dict[str, Any]]:
         return [json.loads(v) for v in await self.client.lrange(self.key, 0, -1)]
 
     @_unavailable
     async def clear(self) -> None:
+        self._outbox.clear()
         await self.client.delete(self.key)
 
 
@@ -239,8 +304,15 @@ class RedisState:
     clock_offset: RedisClockOffset
 
     @classmethod
-    def open(cls, url: str, *, prefix: str = "ipmock:", journal_size: int = 1000) -> RedisState:
-        client = connect(url)
+    def open(
+        cls,
+        url: str,
+        *,
+        prefix: str = "ipmock:",
+        journal_size: int = 1000,
+        connections: int = DEFAULT_CONNECTIONS,
+    ) -> RedisState:
+        client = connect(url, connections)
         return cls(
             client=client,
             store=RedisStore(client, prefix),
@@ -248,3 +320,12 @@ class RedisState:
             journal=RedisJournal(client, prefix, journal_size),
             clock_offset=RedisClockOffset(client, prefix),
         )
+
+    async def aclose(self) -> None:
+        """Write what the journal's outbox holds (if Redis takes it), then disconnect."""
+        try:
+            await self.journal.flush()
+        except StoreUnavailable as exc:
+            log.warning("%d journal entries lost at shutdown: %s", self.journal.waiting, exc)
+        finally:
+            await self.client.aclose()

@@ -57,6 +57,9 @@ class Settings:
     """Where state lives: "memory" (this process) or a redis:// URL shared by workers."""
     workers: int = 1
     """Server processes (more than one needs a shared store)."""
+    redis_connections: int = 16
+    """Connections each process may hold to the Redis store; a request that finds them
+    all busy waits for one (up to ``redis_state.POOL_WAIT`` seconds, then 503)."""
     backend: str = "mock"
     """What makes images: "mock" (placeholders), "diffusers" (a model in this process) or
     "workers" (``ipmock worker`` processes taking jobs from the Redis store)."""
@@ -252,6 +255,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
         str, lambda v: v == "memory" or is_redis_url(v), f"memory or a Redis URL ({REDIS_FORMS})"
     ),
     "workers": whole(1),
+    "redis_connections": whole(1),
     "backend": choice(*BACKENDS),
     "journal_size": whole(1),
     "log_level": choice(*LOG_LEVELS),
