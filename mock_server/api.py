@@ -7,9 +7,11 @@ dict per request, answers encoded once, nothing built that the answer does not n
 
 A submit goes: API key -> scenario named by the request (header, test key) -> body read
 (size-limited) -> validation -> scenario for the body (queue, rules, chaos, default) ->
-job stored -> the job's first answer. A status request goes: API key -> the key's job ->
-expiry -> the fault of this request, if any -> poll -> the job's answer. Every refusal
-is an ApiError, which ``respond`` renders as a FAILURE body.
+the submit's fault, if it refuses (429, 503) -> job stored -> the submit's other fault,
+if any (the job exists; its answer is lost, broken or late) -> the job's first answer. A
+status request goes: API key -> the key's job -> expiry -> the fault of this request, if
+any -> poll -> the job's answer. Every refusal is an ApiError, which ``respond`` renders
+as a FAILURE body. The journal reads the job and scenario from the request's scope.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from starlette.types import Receive, Scope
 from mock_server import faults
 from mock_server.errors import ApiError, JsonAnswer, encode_json
 from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
+from mock_server.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY
+from mock_server.scenarios import REFUSING_FAULT_KINDS, TEST_KEY_PREFIX, Scenario, UnknownScenario
 from mock_server.settings import Secret
 from mock_server.state import MockState
 from mock_server.stores import StoreUnavailable
@@ -165,8 +168,10 @@ def _scenario_named_by(state: MockState, request: ApiRequest, key: str) -> Scena
         scenario = state.book.by_request(request.headers, key)
     except UnknownScenario as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
-    if scenario is not None and scenario.refusal is not None:
-        raise ApiError.refusal(scenario.refusal)
+    if scenario is not None:
+        request.scope[SCENARIO_SCOPE_KEY] = scenario.name
+        if scenario.refusal is not None:
+            raise ApiError.refusal(scenario.refusal)
     return scenario
 
 
@@ -246,8 +251,13 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
         ) from None
     body = accepted.body
     scenario = scenario or await state.queue.pop() or state.book.for_body(body)
+    scope = request.scope
+    scope[SCENARIO_SCOPE_KEY] = scenario.name
     if scenario.refusal is not None:
         raise ApiError.refusal(scenario.refusal)
+    fault = state.book.fault_for(scenario, 1, "submit")
+    if fault is not None and fault.kind in REFUSING_FAULT_KINDS:  # refused: no job made
+        await faults.answer(fault, scope, state.clock, state.book.fault_rng)
     now = state.clock.now()
     ttl = settings.job_ttl if scenario.expires_after is None else scenario.expires_after
     url_ttl = settings.url_ttl if scenario.url_ttl is None else scenario.url_ttl
@@ -272,8 +282,14 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
             "poll them until they finish, then submit again",
             retry_after=1,
         )
+    scope[JOB_SCOPE_KEY] = job.id
     await state.generator.start(job, state.store)
-    return JsonAnswer(_job_answer(state, job, request), 202 if job.state == "PENDING" else 200)
+    answer = JsonAnswer(_job_answer(state, job, request), 202 if job.state == "PENDING" else 200)
+    if fault is None:
+        return answer
+    # The job exists and runs: the fault only loses, breaks or delays its answer.
+    faulted = await faults.answer(fault, scope, state.clock, state.book.fault_rng)
+    return faults.paced(fault, answer, state.clock) if faulted is None else faulted
 
 
 async def status(state: MockState, request: ApiRequest) -> Response:
@@ -290,6 +306,7 @@ async def status(state: MockState, request: ApiRequest) -> Response:
         or not hmac.compare_digest(job.owner, key_fingerprint(key))
     ):
         raise ApiError(404, "not_found", f"no job with id {shorten(job_id)!r} for this API key")
+    request.scope[JOB_SCOPE_KEY], request.scope[SCENARIO_SCOPE_KEY] = job.id, job.scenario.name
     if now >= job.expires_at:
         raise ApiError(410, "expired", f"job {job_id!r} has expired")
     job.status_requests += 1

@@ -25,10 +25,17 @@ from mock_server import api, contract, faults
 from mock_server.admin import admin_routes
 from mock_server.clock import Clock
 from mock_server.config import load_book
+from mock_server.cors import CorsMiddleware, cors_for
 from mock_server.errors import ApiError
 from mock_server.generators import Generator, PlaceholderGenerator
 from mock_server.images import ImageCache
-from mock_server.journal import Journal, JournalMiddleware, MemoryJournal
+from mock_server.journal import (
+    JOB_SCOPE_KEY,
+    SCENARIO_SCOPE_KEY,
+    Journal,
+    JournalMiddleware,
+    MemoryJournal,
+)
 from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
 from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings
@@ -56,15 +63,26 @@ async def image(request: Request) -> Response:
     sample = int(match.group(1))
     if sample >= job.samples:
         raise not_found
+    request.scope[JOB_SCOPE_KEY], request.scope[SCENARIO_SCOPE_KEY] = job.id, job.scenario.name
     url_ttl = job.scenario.url_ttl if job.scenario.url_ttl is not None else state.settings.url_ttl
     if state.clock.now() >= job.finished_at + url_ttl:
         raise ApiError(410, "expired", "this download URL has expired")
+    fault = None
+    if state.book.faults_on(job.scenario, "download"):  # else nothing counts downloads
+        job.downloads += 1
+        await state.store.save(job)
+        fault = state.book.fault_for(job.scenario, job.downloads, "download")
+    if fault is not None:
+        faulted = await faults.answer(fault, request.scope, state.clock, state.book.fault_rng)
+        if faulted is not None:
+            return faulted
     rendered = await state.generator.image(job, sample)
     headers = {"ETag": rendered.etag, "Cache-Control": "private, max-age=3600"}
     if_none_match = request.headers.get("if-none-match", "")
     if if_none_match.strip() == "*" or rendered.etag in if_none_match:
         return Response(status_code=304, headers=headers)
-    return Response(rendered.png, media_type="image/png", headers=headers)
+    answer = Response(rendered.png, media_type="image/png", headers=headers)
+    return faults.paced(fault, answer, state.clock)
 
 
 async def openapi(request: Request) -> Response:

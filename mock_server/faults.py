@@ -1,4 +1,5 @@
-"""How a status request's fault is answered: HTTP errors, late or slow answers, broken sockets."""
+"""How a faulted request is answered (a submit, a status request, a download): HTTP errors,
+late or slow answers, broken sockets."""
 
 from __future__ import annotations
 

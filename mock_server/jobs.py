@@ -59,6 +59,8 @@ class Job:
     polls: int = 0
     """Status requests answered as usual (faulted ones aside): what pending_polls counts."""
     status_requests: int = 0
+    downloads: int = 0
+    """Image download requests, counted only while a fault may hit one (on="download")."""
     state: State = "PENDING"
     finished_at: float | None = None
     error: str | None = None

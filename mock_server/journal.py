@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -20,12 +21,33 @@ log = logging.getLogger("ipmock")
 REDACTED_HEADERS = frozenset({"api-key", "authorization", "x-ipmock-admin-token"})
 _BODY_CAP = 64 * 1024
 
+JOB_SCOPE_KEY = "ipmock.job"
+"""Where a request's scope names the job it made or asked about, for the journal."""
+SCENARIO_SCOPE_KEY = "ipmock.scenario"
+"""Where a request's scope names the scenario chosen for (or playing) its job."""
+
 
 def _text(body: bytes, content_type: str) -> str:
     if content_type.startswith("image/"):
         return f"<{content_type}, {len(body)} bytes>"
     text = body[:_BODY_CAP].decode("utf-8", "replace")
     return text + ("...(truncated)" if len(body) > _BODY_CAP else "")
+
+
+def _json(body: bytes, content_type: str) -> Any:
+    """A body as JSON when it is whole and parses (whatever its Content-Type says: the
+    API's docs send JSON with none), else None. NaN and Infinity are not JSON, so they
+    leave it None; integers keep every digit."""
+    if not body or len(body) > _BODY_CAP or content_type.startswith("image/"):
+        return None
+    try:
+        return json.loads(body, parse_constant=_not_json)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, nested past Python's stack
+        return None
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 _PID = os.getpid()
@@ -58,6 +80,10 @@ class Exchange(NamedTuple):
     fault: str | None
     worker: int
     """Which process answered: workers share a journal."""
+    job_id: str | None = None
+    """The job the request made or asked about (a refused submit: none)."""
+    scenario: str | None = None
+    """The scenario chosen for the request's job (a refused submit: the refusing one)."""
 
     @classmethod
     def of(
@@ -89,6 +115,8 @@ class Exchange(NamedTuple):
                 dropped or fault in SOCKET_FAULT_KINDS,
                 fault,
                 _PID,
+                scope.get(JOB_SCOPE_KEY),
+                scope.get(SCENARIO_SCOPE_KEY),
             ),
         )
 
@@ -99,6 +127,7 @@ class Exchange(NamedTuple):
             redact = name.lower() in REDACTED_HEADERS
             headers[name] = "<redacted>" if redact else v.decode("latin-1")
         answered = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.response_headers}
+        response_type = answered.get("content-type", "")
         return {
             "at": self.at,
             "method": self.method,
@@ -106,13 +135,17 @@ class Exchange(NamedTuple):
             "query": self.query.decode("latin-1"),
             "headers": headers,
             "body": _text(self.body, headers.get("content-type", "")),
+            "json": _json(self.body, headers.get("content-type", "")),
             "status": self.status,
             "response_headers": answered,
-            "response_body": _text(self.response_body, answered.get("content-type", "")),
+            "response_body": _text(self.response_body, response_type),
+            "response_json": _json(self.response_body, response_type),
             "duration_ms": round(self.duration_s * 1000, 3),
             "dropped": self.dropped,
             "fault": self.fault,
             "worker": self.worker,
+            "job_id": self.job_id,
+            "scenario": self.scenario,
         }
 
 

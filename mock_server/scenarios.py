@@ -4,7 +4,8 @@ A scenario is data. The built-in catalogue covers the documented flows; a config
 may add more and rules that pick them by request fields. For each submit the first
 source that names a scenario wins: the request header, the API key (``test_<name>``),
 the admin queue, the config rules, the seeded chaos mix, the default. A scenario's
-faults, or a seeded fault mix, replace the answers to chosen status requests.
+faults, or a seeded fault mix, replace the answers to chosen requests of a job: its
+submit, its status requests or its image downloads.
 """
 
 from __future__ import annotations
@@ -68,11 +69,21 @@ SOCKET_FAULT_KINDS: frozenset[FaultKind] = frozenset(
 """Faults played on the raw connection; in process each one is a dropped connection."""
 SLOW_FAULT_KINDS: frozenset[FaultKind] = frozenset({"delay", "dribble"})
 """Faults that still give the usual answer (late or slowly); they count as polls."""
+REFUSING_FAULT_KINDS: frozenset[FaultKind] = frozenset({"rate-limited", "busy"})
+"""Faults that say "not done, try later": on a submit they refuse before any job is made.
+Every other kind on a submit comes after the job exists: the job runs, its answer is lost."""
+
+FaultStep = Literal["submit", "poll", "download"]
+"""Which request of a job a fault hits: its submit, a status request, an image download."""
+FAULT_STEPS: tuple[FaultStep, ...] = get_args(FaultStep)
 
 
 @dataclass(frozen=True)
 class Fault:
-    """What the ``at_request``-th status request of a job gets instead of its answer.
+    """What the ``at_request``-th request of a job on step ``on`` gets instead of its
+    answer: its status requests (``poll``, the default), its submit (``submit``: only
+    ``at_request=1`` exists) or its image downloads (``download``: every URL of the job
+    counts, 1 = the first download request).
 
     rate-limited: 429 with Retry-After; busy: 503 with Retry-After; server-error: 500;
     drop: the connection closes mid-answer; delay: the usual answer, ``seconds`` late;
@@ -80,7 +91,9 @@ class Fault:
     seeded random 0 to ``jitter`` seconds more); reset: the connection is reset (RST), no answer;
     empty: the connection closes with no answer; malformed-chunk: a chunked answer whose
     chunk framing breaks; garbage: random bytes instead of HTTP, then close.
-    A faulted request does not count as a poll, except a delayed or dribbled one.
+    A faulted request does not count as a poll, except a delayed or dribbled one. On a
+    submit, rate-limited and busy refuse before the job is made; any other kind comes
+    after the job exists (REFUSING_FAULT_KINDS).
     """
 
     at_request: int
@@ -88,13 +101,19 @@ class Fault:
     retry_after: int = 1
     seconds: float = 0.0
     jitter: float = 0.0
+    on: FaultStep = "poll"
+
+    def __post_init__(self) -> None:
+        if self.on not in FAULT_STEPS:
+            raise ValueError(f"fault on {self.on!r}: must be one of {', '.join(FAULT_STEPS)}")
 
 
 @dataclass(frozen=True)
 class FaultMix:
-    """A seeded random mix of faults over status requests: each request gets a fault with
-    probability ``rate``, its kind drawn evenly from ``kinds``; delay and dribble take
-    ``seconds`` plus 0 to ``jitter`` more, 429 and 503 say Retry-After ``retry_after``.
+    """A seeded random mix of faults over the requests of the steps ``on`` (status
+    requests only, by default): each gets a fault with probability ``rate``, its kind
+    drawn evenly from ``kinds``; delay and dribble take ``seconds`` plus 0 to ``jitter``
+    more, 429 and 503 say Retry-After ``retry_after``.
     """
 
     rate: float
@@ -102,6 +121,7 @@ class FaultMix:
     seconds: float = 1.0
     jitter: float = 1.0
     retry_after: int = 1
+    on: tuple[FaultStep, ...] = ("poll",)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rate <= 1.0:
@@ -114,10 +134,17 @@ class FaultMix:
                 f"faults.kinds: unknown fault kind(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(FAULT_KINDS)}"
             )
+        steps = [s for s in self.on if s not in FAULT_STEPS]
+        if not self.on or steps:
+            raise ValueError(
+                f"faults.on: {', '.join(map(repr, steps)) or 'nothing'} given; "
+                f"name one or more of {', '.join(FAULT_STEPS)}"
+            )
 
-    def draw(self, rng: random.Random, request: int) -> Fault | None:
-        """One draw for a job's ``request``-th status request: a fault, or None."""
-        if rng.random() >= self.rate:
+    def draw(self, rng: random.Random, request: int, on: FaultStep = "poll") -> Fault | None:
+        """One draw for a job's ``request``-th request on step ``on``: a fault, or None.
+        A step the mix leaves alone draws nothing (the sequence of the others is kept)."""
+        if on not in self.on or rng.random() >= self.rate:
             return None
         kind = rng.choice(self.kinds)
         return Fault(
@@ -126,11 +153,13 @@ class FaultMix:
             retry_after=self.retry_after,
             seconds=self.seconds if kind in SLOW_FAULT_KINDS else 0.0,
             jitter=self.jitter if kind in SLOW_FAULT_KINDS else 0.0,
+            on=on,
         )
 
 
 CHAOS_FAULTS = FaultMix(rate=0.1, seconds=1.0, jitter=1.0, retry_after=1)
-"""The fault mix ``--chaos`` turns on when the config file sets none: every kind."""
+"""The fault mix ``--chaos`` turns on when the config file sets none: every kind, on
+status requests (``[chaos] faults`` with ``on`` reaches submits and downloads)."""
 
 
 @dataclass(frozen=True)
@@ -143,8 +172,8 @@ class Scenario:
     mock's clock, then ends in ``outcome``. ``pending_polls=None`` never ends.
     A job expires ``expires_after`` seconds after it was made (None: the server's TTL);
     its download URLs work ``url_ttl`` seconds (None: the server's). ``faults`` replace
-    the answers to chosen status requests; ``extra_fields`` adds fields no client knows
-    to every answer, as a server is free to do.
+    the answers to chosen requests (submit, status requests, downloads); ``extra_fields``
+    adds fields no client knows to every answer, as a server is free to do.
     """
 
     name: str
@@ -159,10 +188,10 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     extra_fields: bool = False
 
-    def fault_at(self, request: int) -> Fault | None:
+    def fault_at(self, request: int, on: FaultStep = "poll") -> Fault | None:
         if not self.faults:
             return None
-        return next((f for f in self.faults if f.at_request == request), None)
+        return next((f for f in self.faults if f.at_request == request and f.on == on), None)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -340,16 +369,22 @@ class ScenarioBook:
             return self.get(self._rng.choices(names, weights)[0])
         return self.get(self.default)
 
-    def fault_for(self, scenario: Scenario, request: int) -> Fault | None:
-        """The fault for a job's ``request``-th status request: the scenario's own, else a
-        draw from the fault mix; a delay's jitter is settled here (seeded)."""
-        fault = scenario.fault_at(request)
+    def fault_for(self, scenario: Scenario, request: int, on: FaultStep = "poll") -> Fault | None:
+        """The fault for a job's ``request``-th request on step ``on``: the scenario's own,
+        else a draw from the fault mix; a delay's jitter is settled here (seeded)."""
+        fault = scenario.fault_at(request, on)
         if fault is None and self.fault_mix is not None:
-            fault = self.fault_mix.draw(self.fault_rng, request)
+            fault = self.fault_mix.draw(self.fault_rng, request, on)
         if fault is not None and fault.jitter > 0:
             extra = self.fault_rng.uniform(0.0, fault.jitter)
             fault = replace(fault, seconds=fault.seconds + extra, jitter=0.0)
         return fault
+
+    def faults_on(self, scenario: Scenario, on: FaultStep) -> bool:
+        """Whether a job of ``scenario`` can meet a fault on step ``on`` (so its requests
+        there are worth counting)."""
+        mix = self.fault_mix
+        return (mix is not None and on in mix.on) or any(f.on == on for f in scenario.faults)
 
     def reset(self) -> None:
         self._rng = random.Random(self.seed)

@@ -235,3 +235,162 @@ def test_in_process_dribble_is_a_complete_answer_on_virtual_time() -> None:
         answer: Any = http.get(STATUS.format(id=job_id)).json()
         assert answer == {"status": "PENDING", "id": job_id}
         assert harness.now() - before == pytest.approx(30)  # the virtual clock, not a timer
+
+
+# Submits and downloads: the same faults, on="submit" and on="download".
+
+
+def _lost_submit(http: httpx.Client, headers: dict[str, str] | None = None) -> str:
+    """A submit whose answer is lost or broken: the error's class or the HTTP status."""
+    try:
+        return str(http.post(SUBMIT, json=BODY, headers=headers).status_code)
+    except httpx.TransportError as exc:
+        return type(exc).__name__
+
+
+# A submit is answered in place by `ipmock serve`, unless a header (X-Forwarded-For, read
+# by uvicorn's proxy headers) sends it through the usual ASGI cycle: both must agree.
+PATHS = {"in-place": {}, "asgi-cycle": {"X-Forwarded-For": "10.1.2.3"}}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("kind", [*sorted(BROKEN), "server-error"])
+def test_a_submit_whose_answer_is_lost_has_made_its_job(
+    mock: RunningMock, http: httpx.Client, kind: str, path: str
+) -> None:
+    mock.queue({"pending_polls": 0, "faults": [{"at_request": 1, "kind": kind, "on": "submit"}]})
+    expected = "500" if kind == "server-error" else BROKEN[kind].__name__
+    assert _lost_submit(http, PATHS[path]) == expected
+    (entry,) = mock.journal(SUBMIT)
+    assert (entry["fault"], entry["scenario"]) == (kind, "inline")
+    assert entry["dropped"] is (kind != "server-error")
+    job_id = entry["job_id"]
+    assert job_id, entry  # the journal names the job the lost answer was about ...
+    done = http.get(STATUS.format(id=job_id))  # ... and it exists: a second submit pays twice
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize(("kind", "status"), [("rate-limited", 429), ("busy", 503)])
+def test_a_refusing_submit_fault_makes_no_job(
+    mock: RunningMock, http: httpx.Client, kind: str, status: int
+) -> None:
+    mock.queue({"faults": [{"at_request": 1, "kind": kind, "on": "submit", "retry_after": 2}]})
+    refused = http.post(SUBMIT, json=BODY)
+    assert (refused.status_code, refused.headers["retry-after"]) == (status, "2")
+    (entry,) = mock.journal(SUBMIT)
+    assert (entry["fault"], entry["job_id"], entry["scenario"]) == (kind, None, "inline")
+    jobs = httpx.get(f"{mock.url}/__mock/jobs", timeout=TIMEOUT).json()
+    assert not jobs.get("jobs", jobs), jobs
+
+
+def test_a_delayed_submit_answers_as_usual(mock: RunningMock, http: httpx.Client) -> None:
+    mock.queue({"faults": [{"at_request": 1, "kind": "dribble", "on": "submit", "seconds": 0.3}]})
+    response = http.post(SUBMIT, json=BODY)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "SUCCESS"
+    (entry,) = mock.journal(SUBMIT)
+    assert (entry["fault"], entry["job_id"]) == ("dribble", response.json()["id"])
+
+
+def _download(http: httpx.Client, url: str) -> str:
+    try:
+        response = http.get(url)
+    except httpx.TransportError as exc:
+        return type(exc).__name__
+    if response.status_code == 200:
+        assert response.content.startswith(b"\x89PNG"), response.content[:20]
+    return str(response.status_code)
+
+
+def test_download_faults_reach_the_client_then_the_image_comes(
+    mock: RunningMock, http: httpx.Client
+) -> None:
+    kinds = ["reset", "busy", "garbage", "drop", "server-error", "empty", "malformed-chunk"]
+    mock.queue(
+        {
+            "pending_polls": 0,
+            "faults": [
+                {"at_request": i, "kind": kind, "on": "download", "retry_after": 3}
+                for i, kind in enumerate(kinds, start=1)
+            ],
+        }
+    )
+    submitted = http.post(SUBMIT, json={**BODY, "samples": 2})
+    assert submitted.status_code == 200, submitted.text
+    first, second = submitted.json()["download_urls"]
+    outcomes = [_download(http, first if i % 2 else second) for i in range(len(kinds) + 2)]
+    assert outcomes == [
+        "ReadError",
+        "503",
+        "RemoteProtocolError",
+        "RemoteProtocolError",
+        "500",
+        "RemoteProtocolError",
+        "RemoteProtocolError",
+        "200",
+        "200",
+    ]
+    downloads = mock.journal("/images/")
+    assert [e["fault"] for e in downloads] == [*kinds, None, None]
+    assert {e["job_id"] for e in downloads} == {submitted.json()["id"]}
+    assert downloads[1]["response_headers"]["retry-after"] == "3"
+    assert [e["dropped"] for e in downloads] == [True, False, True, True, False, True, True,
+                                                 False, False]  # fmt: skip
+
+
+def test_seeded_fault_mix_on_submits_and_downloads(tmp_path: Path) -> None:
+    config = tmp_path / "chaos.toml"
+    config.write_text(
+        '[chaos]\nfaults = { rate = 0.5, kinds = ["reset", "busy"], '
+        'on = ["submit", "download"] }\n',
+        encoding="utf-8",
+    )
+    with (
+        running_server("--config", str(config), "--seed", "7") as url,
+        httpx.Client(base_url=url, headers={"API-Key": KEY}, timeout=TIMEOUT) as http,
+    ):
+        running = RunningMock(url)
+
+        def run() -> list[str]:
+            running.reset()
+            outcomes = [_lost_submit(http) for _ in range(12)]
+            http.headers["X-Ipmock-Scenario"] = "success"
+            while _lost_submit(http) != "200":  # the mix may fault this submit too
+                pass
+            done = running.journal(SUBMIT)[-1]["response_json"]
+            image = done["download_urls"][0]
+            outcomes += [_download(http, image) for _ in range(12)]
+            outcomes += [_outcome(http, done["id"]) for _ in range(4)]  # polls: no mix
+            del http.headers["X-Ipmock-Scenario"]
+            return outcomes
+
+        first, second = run(), run()
+        running.close()
+    assert first == second
+    assert {"ReadError", "503"} <= set(first[:12]), first
+    assert {"ReadError", "503", "200"} <= set(first[12:24]), first
+    assert first[-4:] == ["200"] * 4
+
+
+def test_in_process_submit_and_download_faults_are_dropped_connections() -> None:
+    harness = MockHarness()
+    harness.queue(
+        {
+            "pending_polls": 0,
+            "faults": [
+                {"at_request": 1, "kind": "reset", "on": "submit"},
+                {"at_request": 1, "kind": "garbage", "on": "download"},
+            ],
+        }
+    )
+    with harness.client(api_key=KEY) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.post(SUBMIT, json=BODY)
+        (submit,) = harness.submits()
+        assert (submit["fault"], submit["dropped"]) == ("reset", True)
+        done = http.get(STATUS.format(id=submit["job_id"])).json()
+        with pytest.raises(httpx.RemoteProtocolError):
+            http.get(done["download_urls"][0])
+        assert http.get(done["download_urls"][0]).content.startswith(b"\x89PNG")
+    assert [e["fault"] for e in harness.journal("/images/")] == ["garbage", None]

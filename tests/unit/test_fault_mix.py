@@ -14,6 +14,7 @@ from mock_server.config import ConfigError, load_book, scenario_from_json
 from mock_server.scenarios import (
     CHAOS_WEIGHTS,
     FAULT_KINDS,
+    FAULT_STEPS,
     SOCKET_FAULT_KINDS,
     Fault,
     FaultMix,
@@ -212,3 +213,105 @@ def test_fault_mix_refuses_bad_values_in_python_too() -> None:
 def test_the_schema_lists_exactly_the_fault_kinds() -> None:
     schema = json.loads(resources.files("mock_server").joinpath("config.schema.json").read_text())
     assert tuple(schema["$defs"]["fault_kind"]["enum"]) == FAULT_KINDS
+
+
+# Steps: a fault says which request of a job it hits (on = submit, poll or download).
+
+
+def test_a_scenario_fault_hits_only_its_step() -> None:
+    scenario = Scenario(
+        "x",
+        faults=(
+            Fault(1, "drop", on="submit"),
+            Fault(1, "busy"),
+            Fault(2, "reset", on="download"),
+        ),
+    )
+    book = _book(None)
+    assert [book.fault_for(scenario, 1, on) for on in ("submit", "poll", "download")] == [
+        Fault(1, "drop", on="submit"),
+        Fault(1, "busy"),
+        None,
+    ]
+    assert book.fault_for(scenario, 2, "download") == Fault(2, "reset", on="download")
+    assert book.fault_for(scenario, 2) is None
+    assert [book.faults_on(scenario, on) for on in ("submit", "poll", "download")] == [True] * 3
+    assert not book.faults_on(STUCK, "download")
+
+
+def test_the_mix_faults_polls_only_unless_told() -> None:
+    book = _book(FaultMix(rate=1.0))
+    assert book.fault_for(STUCK, 1, "submit") is None
+    assert book.fault_for(STUCK, 1, "download") is None
+    assert not book.faults_on(STUCK, "download")
+    # A step the mix leaves alone draws nothing, so the polls' sequence is today's.
+    plain, mixed = _book(FaultMix(rate=0.3)), _book(FaultMix(rate=0.3))
+    for request in range(1, 50):
+        mixed.fault_for(STUCK, request, "submit")
+        mixed.fault_for(STUCK, request, "download")
+    assert _draws(plain, 200) == _draws(mixed, 200)
+
+
+def test_a_mix_on_submits_and_downloads_marks_its_draws() -> None:
+    book = _book(FaultMix(rate=1.0, kinds=("busy",), on=("submit", "download")))
+    assert book.fault_for(STUCK, 1, "submit") == Fault(1, "busy", on="submit")
+    assert book.fault_for(STUCK, 3, "download") == Fault(3, "busy", on="download")
+    assert book.fault_for(STUCK, 1) is None
+    assert book.faults_on(STUCK, "download")
+
+
+def test_fault_steps_in_the_config_file(tmp_path: Path) -> None:
+    book = _load(
+        tmp_path,
+        '[[scenarios]]\nname = "lossy"\nfaults = [{ at_request = 1, kind = "reset", '
+        'on = "submit" }, { at_request = 2, kind = "delay", seconds = 3, on = "download" }]\n'
+        '[chaos]\nfaults = { rate = 0.5, on = "download" }\n',
+    )
+    assert book.get("lossy").faults == (
+        Fault(1, "reset", on="submit"),
+        Fault(2, "delay", seconds=3.0, on="download"),
+    )
+    assert book.fault_mix is not None and book.fault_mix.on == ("download",)
+    listed = _load(tmp_path, '[chaos]\nfaults = { rate = 0.5, on = ["submit", "poll"] }\n')
+    assert listed.fault_mix is not None and listed.fault_mix.on == ("submit", "poll")
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ('{ at_request = 1, kind = "reset", on = "sumbit" }',
+         "scenarios.0.faults.0.on: 'sumbit' is not one of ['submit', 'poll', 'download']"),
+        ('{ at_request = 2, kind = "reset", on = "submit" }',
+         "scenarios.0.faults.0.at_request: 1 was expected"),
+    ],
+)  # fmt: skip
+def test_a_bad_fault_step_is_named(tmp_path: Path, fault: str, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, f'[[scenarios]]\nname = "x"\nfaults = [{fault}]\n')
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("on", "message"),
+    [
+        ('"everywhere"', "chaos.faults.on: 'everywhere' is not one of"),
+        ("[]", "chaos.faults.on: [] should be non-empty"),
+        ('["poll", "poll"]', "chaos.faults.on: ['poll', 'poll'] has non-unique elements"),
+    ],
+)
+def test_a_bad_mix_step_is_named(tmp_path: Path, on: str, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _load(tmp_path, f"[chaos]\nfaults = {{ rate = 0.5, on = {on} }}\n")
+    assert message in str(refused.value)
+
+
+def test_a_fault_step_is_checked_in_python_too() -> None:
+    with pytest.raises(ValueError, match="fault on 'later'"):
+        Fault(1, "drop", on="later")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"faults\.on: .later. given"):
+        FaultMix(rate=0.5, on=("later",))  # type: ignore[arg-type]
+
+
+def test_the_schema_lists_exactly_the_fault_steps() -> None:
+    schema = json.loads(resources.files("mock_server").joinpath("config.schema.json").read_text())
+    assert tuple(schema["$defs"]["fault_step"]["enum"]) == FAULT_STEPS
