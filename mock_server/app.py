@@ -153,7 +153,8 @@ def _endpoint(operation: api.Operation) -> Callable[[Request], Awaitable[Respons
 
 
 class _Starlette(Starlette):
-    """Starlette with the journal outermost and the hot routes dispatched directly."""
+    """Starlette with the journal outermost (but for CORS) and the hot routes dispatched
+    directly."""
 
     hot_routes: HotRoutes | None = None
     """Built with the middleware stack, at the first call (the lifespan's start)."""
@@ -161,7 +162,9 @@ class _Starlette(Starlette):
     def build_middleware_stack(self) -> ASGIApp:
         state: MockState = self.state.mock
         self.hot_routes = HotRoutes(super().build_middleware_stack(), self)
-        return JournalMiddleware(self.hot_routes, journal=state.journal, clock=state.clock)
+        stack = JournalMiddleware(self.hot_routes, journal=state.journal, clock=state.clock)
+        cors = cors_for(state.settings.cors_origins)  # outside the journal: no preflights
+        return stack if cors is None else CorsMiddleware(stack, cors)
 
 
 def create_app(

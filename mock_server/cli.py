@@ -165,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="require this token for the admin API (then open off loopback too)",
     )
     serve.add_argument(
+        "--cors-origins",
+        type=_setting("cors_origins"),
+        metavar="ORIGINS",
+        help="browser pages that may call the mock: * (default: any page; the admin API "
+        "only for origins named), none (no CORS headers), or origins joined by commas "
+        "(https://app.example.com,http://localhost:3000)",
+    )
+    serve.add_argument(
         "--max-body-bytes",
         type=_setting("max_body_bytes"),
         metavar="N",
@@ -474,6 +482,7 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = 
         "url_ttl": args.url_ttl,
         "log_level": args.log_level,
         "accept_model_uuid": False if args.refuse_model_uuid else None,
+        "cors_origins": args.cors_origins,
     }
     values = environ_values(environ)
     values.update({k: v for k, v in flags.items() if v is not None})

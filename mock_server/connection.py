@@ -35,6 +35,7 @@ from uvicorn.protocols.http.httptools_impl import (
 
 from mock_server import api
 from mock_server.app import HotRoutes
+from mock_server.cors import CorsMiddleware, cors_for
 from mock_server.errors import ApiError, JsonAnswer
 from mock_server.faults import CONNECTION_EXTENSION, quiet_drops
 from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal
@@ -87,6 +88,7 @@ class MockHttpProtocol(HttpToolsProtocol):
         if self._state is not None:
             self._journal = cast(MemoryJournal, self._state.journal)  # as _in_place_state checked
             self._max_body_bytes = self._state.settings.max_body_bytes
+            self._cors = cors_for(self._state.settings.cors_origins)  # built once per server
         self._raw_root_path = self.root_path.encode("ascii")
         self._scope_base = {
             "type": "http",
@@ -244,7 +246,8 @@ class MockHttpProtocol(HttpToolsProtocol):
             if type(response) is not JsonAnswer:  # a fault's answer: it streams or waits
                 self._answer_in_cycle(_ready(response), body, keep_alive)
                 return
-            self._write(response, keep_alive)
+            cors = b"" if self._cors is None else self._cors.api_bytes(headers.get("origin"))
+            self._write(response, keep_alive, cors)
             exchange = Exchange.of(
                 scope, body, response.status_code, response.raw_headers, bytes(response.body),
                 at=at, duration_s=time.perf_counter() - started,
@@ -256,12 +259,13 @@ class MockHttpProtocol(HttpToolsProtocol):
         else:
             self._answer_in_cycle(_resume(answering, awaited), body, keep_alive)
 
-    def _write(self, response: Response, keep_alive: bool) -> None:
+    def _write(self, response: Response, keep_alive: bool, cors: bytes = b"") -> None:
+        """Write an answer; ``cors``: its CORS header lines, built once (``Cors``)."""
         default = self.server_state.default_headers  # a new list each second (the date)
         if default is not self._date_headers[0]:
             encoded = b"".join(b"%s: %s\r\n" % pair for pair in default)
             self._date_headers = (default, encoded)
-        head = b"".join([b"%s: %s\r\n" % pair for pair in response.raw_headers])
+        head = b"".join([b"%s: %s\r\n" % pair for pair in response.raw_headers]) + cors
         if not keep_alive:
             head += b"connection: close\r\n"
         status = STATUS_LINE[response.status_code]
@@ -291,8 +295,10 @@ class MockHttpProtocol(HttpToolsProtocol):
             on_response=self.on_response_complete,
         )
         self.cycle.body, self.cycle.more_body = bytearray(body), False
-        finish = JournalMiddleware(_Finish(response), state.journal, state.clock)
-        self._start_asgi_task(self.cycle, cast(Any, finish))
+        finish: Any = JournalMiddleware(_Finish(response), state.journal, state.clock)
+        if self._cors is not None:  # as the app's own stack adds them
+            finish = CorsMiddleware(finish, self._cors)
+        self._start_asgi_task(self.cycle, finish)
 
 
 def _in_place_state(app: Any) -> MockState | None:

@@ -65,6 +65,9 @@ class Settings:
     "workers" (``ipmock worker`` processes taking jobs from the Redis store)."""
     journal_size: int = 1000
     log_level: str = "info"
+    cors_origins: str = "*"
+    """Pages that may call the mock from a browser (``mock_server.cors``): "*" (any),
+    "none" (no CORS headers), or origins joined by commas (https://app.example.com)."""
 
     def __post_init__(self) -> None:
         # Flags and IPMOCK_* values are checked as they are read (PARSERS below, naming the
@@ -231,6 +234,38 @@ def _token(raw: str) -> Secret:
     return Secret(raw)
 
 
+def cors_origins(raw: str) -> str:
+    """``--cors-origins``, normalised: ``*``, ``none``, or origins (scheme://host[:port],
+    lower case) joined by commas."""
+    text = raw.strip()
+    if text == "*" or text.lower() == "none":
+        return text.lower()
+    origins = [item.strip().rstrip("/") for item in text.split(",")]
+    for origin in origins:
+        if not _is_origin(origin):
+            shown = origin if len(origin) <= 80 else origin[:60] + "..."
+            raise ValueError(
+                "must be *, none, or origins joined by commas such as "
+                f"https://app.example.com,http://localhost:3000; {shown!r} is not an "
+                "origin (http:// or https://, a host, maybe a port, no path)"
+            )
+    return ",".join(dict.fromkeys(origin.lower() for origin in origins))
+
+
+def _is_origin(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  # raises ValueError when not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not (parts.path or parts.query or parts.fragment or "@" in parts.netloc)
+        and "*" not in text
+    )
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str,
     "port": checked(int, lambda v: 0 <= v <= 65535, "a port number (0 to 65535)"),
@@ -259,6 +294,7 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "backend": choice(*BACKENDS),
     "journal_size": whole(1),
     "log_level": choice(*LOG_LEVELS),
+    "cors_origins": cors_origins,
 }
 """How each setting is read from text (a flag, an ``IPMOCK_*`` variable); ValueError
 saying what is allowed."""
