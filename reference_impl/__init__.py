@@ -9,6 +9,7 @@ Modules (torch, diffusers and transformers are imported only when a function nee
 - ``tokenizer_files``: CLIP's BPE vocabulary from instant-clip-tokenizer, as HF files.
 - ``build``: ``build_random_model_dir(size, path)``: both folders with random weights.
 - ``pipeline``: ``load_pipeline`` and ``generate(pipeline, request, images)``.
+- ``determinism``: the switches for repeatable CUDA kernels, set on loading for CUDA.
 - ``fetch``: the adapter images from their URLs.
 - ``python -m reference_impl build|generate``: the same by hand, with timings.
 """

@@ -150,11 +150,22 @@ def load_pipeline(
     dtype: torch.dtype | None = None,
     *,
     max_cached_sets: int = DEFAULT_CACHED_SETS,
+    deterministic: bool = True,
 ) -> ReferencePipeline:
-    """Load SDXL from a local diffusers folder; adapters come later from ``ip_adapter_dir``."""
+    """Load SDXL from a local diffusers folder; adapters come later from ``ip_adapter_dir``.
+
+    On CUDA, ``deterministic`` sets the process's switches for repeatable kernels
+    (``reference_impl.determinism``), and the VAE decodes in slices and tiles
+    (``prepare_decode``).
+    """
     import torch
     from diffusers import StableDiffusionXLPipeline as Pipeline
 
+    device_type = torch.device(device).type
+    if device_type == "cuda" and deterministic:
+        from reference_impl.determinism import make_deterministic
+
+        make_deterministic()  # before the first CUDA matrix product reads the cuBLAS setting
     pipe = Pipeline.from_pretrained(  # type: ignore[no-untyped-call]
         str(model_dir),
         dtype=dtype or torch.float32,
@@ -163,7 +174,21 @@ def load_pipeline(
         add_watermarker=False,
     ).to(device)
     pipe.set_progress_bar_config(disable=True)
+    prepare_decode(pipe, device_type)
     return ReferencePipeline(pipe, AdapterSets(pipe, Path(ip_adapter_dir), max_cached_sets))
+
+
+def prepare_decode(pipe: StableDiffusionXLPipeline, device_type: str) -> None:
+    """On CUDA, decode latents one sample at a time, and in tiles above the VAE's tile size
+    (1024 px at full size, so images up to 1024 x 1024 decode whole, as without tiling).
+
+    The float32 decode diffusers runs for SDXL's VAE (``force_upcast``) is what runs out
+    of memory for several large samples: 4 at 2048 x 2048 need an estimated 44 to 63 GiB at
+    once. Elsewhere (CPU tests) decoding stays as diffusers does it by default.
+    """
+    if device_type == "cuda":
+        pipe.vae.enable_slicing()
+        pipe.vae.enable_tiling()
 
 
 def uses_guidance(pipe: StableDiffusionXLPipeline, guidance_scale: float) -> bool:
@@ -255,9 +280,36 @@ def generate(
                 arguments["ip_adapter_image_embeds"] = encode_adapter_images(
                     pipeline, images, guidance
                 )
-        result: list[Image.Image] = pipe(**arguments).images
+        result = _run_pipeline(pipe, arguments)
     if len(result) != request.samples or any(
         image.size != (request.width, request.height) for image in result
     ):
         raise RuntimeError("the pipeline returned images of another number or size")
     return result
+
+
+def _run_pipeline(pipe: StableDiffusionXLPipeline, arguments: dict[str, Any]) -> list[Image.Image]:
+    """``pipe(**arguments)``, leaving the VAE in its dtype whatever happens, and the GPU's
+    cache emptied after running out of its memory.
+
+    diffusers casts a float16 VAE to float32 for the decode (``force_upcast``) and back only
+    after a decode that succeeded: an error inside it (out of memory, say) would leave the
+    VAE in float32, and every later job would fail on float16 latents.
+    """
+    import torch
+
+    vae_dtype = pipe.vae.dtype
+    out_of_memory = None
+    try:
+        images: list[Image.Image] = pipe(**arguments).images
+    except torch.cuda.OutOfMemoryError as exc:
+        # Without its traceback, which holds the frames (and tensors) of the failed call,
+        # so that emptying the cache below frees them.
+        out_of_memory = exc.with_traceback(None)
+    finally:
+        if pipe.vae.dtype != vae_dtype:
+            pipe.vae.to(dtype=vae_dtype)
+    if out_of_memory is not None:
+        torch.cuda.empty_cache()
+        raise out_of_memory
+    return images
