@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import os
 import signal
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from PIL import Image
 
 from contract_tests.server import ServerDidNotStart, running_server
 from contract_tests.verify import CheckResult, flow_request, verify, write_junit
+from reference_impl.determinism import CUBLAS_WORKSPACE_CONFIG
 
 SUBMIT = "/sdxl/text2image/v1"
 ADAPTER = "ip-adapter_sdxl"
@@ -92,6 +94,15 @@ def serve_arguments(options: Options) -> list[str]:
     if options.device:
         args += ["--device", options.device]
     return args
+
+
+def serve_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """What the server's environment gains: the cuBLAS workspace setting for repeatable
+    sums on CUDA, unless one is given. The server sets the other switches itself when it
+    loads the model on CUDA (``reference_impl.determinism``); the identical-PNG check
+    rests on them."""
+    env = dict(os.environ) if environ is None else environ
+    return {"CUBLAS_WORKSPACE_CONFIG": env.get("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)}
 
 
 class Client:
@@ -245,7 +256,9 @@ def _serve_and_check(options: Options, args: list[str]) -> tuple[list[CheckResul
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory() as scratch,
-        running_server(*args, echo=True, start_timeout=options.start_timeout) as url,
+        running_server(
+            *args, env=serve_environment(), echo=True, start_timeout=options.start_timeout
+        ) as url,
     ):
         print(f"reference server ready at {url} in {time.monotonic() - started:.1f} s\n")
         client = Client(url, options.api_key, options.job_timeout)
