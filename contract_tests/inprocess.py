@@ -4,14 +4,20 @@
 the app through httpx transports that turn a scenario's dropped connection into the
 ``httpx.RemoteProtocolError`` a real socket would give, so clients see what they would
 see over the network, without the network.
+
+Time is virtual: the mock's clock stands still until the test moves it, with
+``advance(seconds)`` or by giving the client ``sleep`` (or ``async_sleep``) as the sleep it
+calls; ``now()`` reads it. A harness is cheap (well under a millisecond): a hypothesis
+test builds one per example, ``MockHarness(Settings(...))``, rather than sharing the
+function-scoped ``ipmock`` fixture between examples.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.from_thread
 import httpx
@@ -65,8 +71,9 @@ class MockHarness:
     """One in-process mock with a virtual clock, and everything a test asks of it."""
 
     def __init__(self, settings: Settings | None = None, *, start: float = 1_000_000.0) -> None:
+        self.settings = settings or Settings()
         self.clock = Clock(source=lambda: start, virtual=True)
-        self.app = create_app(settings or Settings(), clock=self.clock)
+        self.app = create_app(self.settings, clock=self.clock)
         self.base_url = BASE_URL
 
     @property
@@ -119,17 +126,56 @@ class MockHarness:
     def submits(self) -> list[dict[str, Any]]:
         return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """The stored jobs, as ``GET /__mock/jobs`` lists them (poll counts, scenario)."""
+        jobs = [job.to_json() for job in _at_once(self.state.store.jobs())]
+        parsed: list[dict[str, Any]] = json.loads(json.dumps(jobs))  # as JSON: lists, not tuples
+        return parsed
+
+    def reset(self) -> None:
+        """Forget jobs, queue, journal and clock offset, as ``POST /__mock/reset`` does."""
+        token = self.settings.admin_token
+        with self.client() as http:
+            http.post(
+                "/__mock/reset", headers={"X-Ipmock-Admin-Token": token.reveal()} if token else {}
+            ).raise_for_status()
+
     def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
         prefix = "/sdxl/text2image/v1/status/" + (job_id or "")
         return self.journal(prefix)
 
     def advance(self, seconds: float) -> None:
+        """Move the mock's clock forward: time-based PENDING, job and URL expiry follow."""
+        self.clock.advance(seconds)
+
+    def sleep(self, seconds: float) -> None:
+        """A ``time.sleep`` for the client under test: moves the clock, returns at once."""
+        self.clock.advance(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        """An ``asyncio.sleep`` for async clients: moves the clock, returns at once."""
         self.clock.advance(seconds)
 
     def now(self) -> float:
+        """The mock's clock (seconds since the epoch; a ``time.monotonic`` for the client)."""
         return self.clock.now()
 
     @staticmethod
     def body(entry: dict[str, Any]) -> Any:
         """A journal entry's response body, parsed."""
         return json.loads(entry["response_body"])
+
+
+T = TypeVar("T")
+
+
+def _at_once(step: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never waits (the in-process memory store's calls),
+    from sync or async code alike."""
+    try:
+        step.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    step.close()
+    raise RuntimeError("the harness's store waited; it is expected to answer at once")

@@ -3,47 +3,112 @@
 Fixtures:
 
     ipmock         a MockHarness: the mock in process on virtual time, with
-                   ``client()`` / ``async_client()`` (httpx) and admin helpers
-                   (``queue``, ``journal``, ``polls``, ``advance``)
+                   ``client()`` / ``async_client()`` (httpx), the clock (``advance``,
+                   ``sleep``, ``async_sleep``, ``now``) and admin helpers (``queue``,
+                   ``journal``, ``submits``, ``polls``, ``jobs``, ``reset``)
     ipmock_server  a RunningMock: a real ``ipmock serve`` on 127.0.0.1 for clients that
-                   open their own connections (requests, subprocesses, other languages);
-                   one per session, reset before each test
+                   open their own connections (requests, subprocesses, other languages),
+                   with the same helpers over the admin API; one per session and set of
+                   settings, reset before each test
 
-Settings for ``ipmock``: ``@pytest.mark.ipmock(strict=True, job_ttl=60)`` (Settings fields).
+Settings for both: ``@pytest.mark.ipmock(strict=True, api_keys=["sk-me"], config="x.toml")``
+(Settings fields, written as in Python; each checked as its command-line flag is).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import fields
 
 import pytest
 
 from contract_tests.inprocess import MockHarness
 from contract_tests.server import RunningMock, running_server
 from mock_server import Settings
+from mock_server.settings import PARSERS, environ_name
+
+MARKER = "@pytest.mark.ipmock"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "ipmock(**settings): Settings fields for the ipmock fixture's mock"
+        "markers",
+        "ipmock(**settings): Settings fields for the ipmock and ipmock_server fixtures' mock",
     )
+
+
+def marked_settings(request: pytest.FixtureRequest) -> Settings:
+    """The Settings the test's ``ipmock`` marker names (defaults without one); a marker
+    that is wrong fails the test at setup, naming the field and what is allowed."""
+    marker = request.node.get_closest_marker("ipmock")
+    if marker is None:
+        return Settings()
+    if marker.args:
+        pytest.fail(
+            f"{MARKER} takes settings by name, e.g. {MARKER}(strict=True); "
+            f"got {len(marker.args)} positional argument(s)",
+            pytrace=False,
+        )
+    known = [f.name for f in fields(Settings)]
+    for name in marker.kwargs:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            pytest.fail(
+                f"{MARKER}: {name!r} is not a setting{hint}; settings: {', '.join(known)}",
+                pytrace=False,
+            )
+    try:
+        return Settings(**marker.kwargs)
+    except ValueError as exc:
+        refused = str(exc)
+    pytest.fail(f"{MARKER}: {refused}", pytrace=False)
 
 
 @pytest.fixture
 def ipmock(request: pytest.FixtureRequest) -> MockHarness:
-    marker = request.node.get_closest_marker("ipmock")
-    return MockHarness(Settings(**(marker.kwargs if marker else {})))
+    return MockHarness(marked_settings(request))
+
+
+class _Servers:
+    """The served mocks of this session, one per set of settings, started when first used."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._served: dict[tuple[tuple[str, str], ...], RunningMock] = {}
+
+    def get(self, settings: Settings) -> RunningMock:
+        # The settings travel as IPMOCK_* variables (what `ipmock serve` reads); those left
+        # unset are set empty, so the shell's own do not leak in. Host and port: 127.0.0.1,
+        # a free port.
+        env = {environ_name(name): "" for name in PARSERS}
+        env.update(settings.to_environ())
+        for name in ("host", "port"):
+            env.pop(environ_name(name))
+        key = tuple(sorted(env.items()))
+        if key not in self._served:
+            url = self._stack.enter_context(running_server(env=env))
+            token = settings.admin_token.reveal() if settings.admin_token else None
+            served = RunningMock(url, admin_token=token)
+            self._stack.callback(served.close)
+            self._served[key] = served
+        return self._served[key]
+
+    def close(self) -> None:
+        self._stack.close()
 
 
 @pytest.fixture(scope="session")
-def _ipmock_served() -> Iterator[RunningMock]:
-    with running_server() as url:
-        served = RunningMock(url)
-        yield served
-        served.close()
+def _ipmock_servers() -> Iterator[_Servers]:
+    servers = _Servers()
+    yield servers
+    servers.close()
 
 
 @pytest.fixture
-def ipmock_server(_ipmock_served: RunningMock) -> RunningMock:
-    _ipmock_served.reset()
-    return _ipmock_served
+def ipmock_server(request: pytest.FixtureRequest, _ipmock_servers: _Servers) -> RunningMock:
+    served = _ipmock_servers.get(marked_settings(request))
+    served.reset()
+    return served

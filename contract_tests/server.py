@@ -101,8 +101,21 @@ class RunningMock:
         ]
         return entries
 
+    def submits(self) -> list[dict[str, Any]]:
+        return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]
+
     def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
         return self.journal("/sdxl/text2image/v1/status/" + (job_id or ""))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The stored jobs (``GET /__mock/jobs``): poll counts, scenario."""
+        jobs: list[dict[str, Any]] = self._call("GET", "jobs")["jobs"]
+        return jobs
+
+    def now(self) -> float:
+        """The mock's clock (``GET /__mock/clock``): wall time plus what ``advance`` added."""
+        now: float = self._call("GET", "clock")["now"]
+        return now
 
     def close(self) -> None:
         self._admin.close()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -71,13 +72,17 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Flags and IPMOCK_* values are checked as they are read (PARSERS below, naming the
-        # flag or variable); by the same parsers, these hold for Settings built in Python
-        # too (the pytest plugin).
-        for name in ("store", "workers", "backend", "max_in_flight"):
+        # flag or variable). Settings built in Python (the pytest plugin's marker) take the
+        # values a user writes (a str or a Secret for a key or token, a str or a Path for the
+        # config, a list or tuple of keys), every field checked by the same parsers.
+        for each in fields(self):
+            value = getattr(self, each.name)
+            if value is None and str(each.type).endswith("| None"):
+                continue
             try:
-                PARSERS[name](str(getattr(self, name)))
+                object.__setattr__(self, each.name, _coerce(each.name, str(each.type), value))
             except ValueError as exc:
-                raise ValueError(f"{name} {exc}") from None
+                raise ValueError(f"{each.name} {exc}") from None
         if self.workers > 1 and self.store == "memory":
             raise ValueError(
                 "several workers need a shared store: add --store redis://HOST:PORT/DB "
@@ -298,6 +303,41 @@ PARSERS: dict[str, Callable[[str], Any]] = {
 }
 """How each setting is read from text (a flag, an ``IPMOCK_*`` variable); ValueError
 saying what is allowed."""
+
+def _coerce(name: str, kind: str, value: object) -> object:
+    """A Settings field's value as written in Python, checked by its parser and made its
+    field's type; ValueError saying what is allowed (never showing a key)."""
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"must be True or False, got {value!r}")
+        return value
+    if name == "api_keys":
+        keys = [value] if isinstance(value, str | Secret) else value
+        if not isinstance(keys, list | tuple):
+            raise ValueError(f"must be a key or a list of keys, got {type(value).__name__}")
+        return tuple(api_key(_text(k, "a key (str or Secret)")) for k in keys)
+    if kind.startswith("Secret"):
+        return PARSERS[name](_text(value, "a str or Secret"))
+    if kind.startswith("Path"):
+        if not isinstance(value, str | os.PathLike):
+            raise ValueError(f"must be a file path (str or Path), got {type(value).__name__}")
+        return PARSERS[name](os.fspath(value))
+    if kind.startswith("str"):
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, got {value!r}")
+        return PARSERS[name](value)
+    # Numbers: the text of a real number (True is not one), or text as on the command line.
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return PARSERS[name](value if isinstance(value, str) else str(value) if real else repr(value))
+
+
+def _text(value: object, what: str) -> str:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if not isinstance(value, str):
+        raise ValueError(f"must be {what}, got {type(value).__name__}")
+    return value
+
 
 _FLAG_NAMES = {"api_keys": "api_key", "accept_model_uuid": "refuse_model_uuid"}
 """Settings named otherwise than their flag (and so their variable)."""
