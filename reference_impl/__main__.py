@@ -1,6 +1,6 @@
 """By hand: ``python -m reference_impl build|generate`` (random weights, then timed images).
 
-    python -m reference_impl build full /data/ipmock-full
+    python -m reference_impl build full /data/ipmock-full [--workers N] [--time-limit S]
     python -m reference_impl generate /data/ipmock-full --request req.json \\
         --image face.jpg --out out/ --device cuda --dtype float16 --repeat 3
 
@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("path", type=Path)
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--dtype", choices=["float16", "float32", "bfloat16"])
+    build.add_argument(
+        "--workers",
+        type=int,
+        help="processes writing weight files (default: one per core at "
+        "full size, as memory allows; one for tiny)",
+    )
+    build.add_argument(
+        "--time-limit", type=float, metavar="SECONDS", help="give up after this long (exit 1)"
+    )
     gen = commands.add_parser("generate", help="run one request through the real pipeline")
     gen.add_argument(
         "models", type=Path, help=f"a folder holding {MODEL_FOLDER}/ and {ADAPTER_FOLDER}/"
@@ -104,7 +113,18 @@ def main(argv: list[str] | None = None) -> int:
 
         dtype = getattr(torch, args.dtype) if args.dtype else None
         started = time.perf_counter()
-        dirs = build_random_model_dir(args.size, args.path, seed=args.seed, dtype=dtype)
+        try:
+            dirs = build_random_model_dir(
+                args.size,
+                args.path,
+                seed=args.seed,
+                dtype=dtype,
+                workers=args.workers,
+                time_limit=args.time_limit,
+            )
+        except TimeoutError as exc:
+            print(f"python -m reference_impl build: {exc}", file=sys.stderr)
+            return 1
         print(
             json.dumps(
                 {

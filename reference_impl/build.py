@@ -29,7 +29,14 @@ from reference_impl.architectures import (
     resampler_shape,
     sdxl_config,
 )
-from reference_impl.random_weights import DEFAULT_SHARD_BYTES, specs_for_model, write_safetensors
+from reference_impl.random_weights import (
+    DEFAULT_SHARD_BYTES,
+    Shard,
+    default_workers,
+    plan_safetensors,
+    specs_for_model,
+    write_shards,
+)
 from reference_impl.tokenizer_files import write_tokenizer_files
 
 if TYPE_CHECKING:
@@ -56,12 +63,17 @@ def build_random_model_dir(
     seed: int = 0,
     dtype: torch.dtype | None = None,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    workers: int | None = None,
+    time_limit: float | None = None,
 ) -> ModelDirs:
     """Write the SDXL model folder and the IP-Adapter folder under ``path``, random weights.
 
     ``dtype`` defaults to float32 for ``tiny`` (CPU) and float16 for ``full`` (the size
     of the published fp16 files). A folder already built with the same size, seed and
-    dtype is returned as is.
+    dtype is returned as is. The weight files are written by ``workers`` processes
+    (default: ``default_workers``, one per core at full size, one for tiny), with the same
+    bytes whatever their number; past ``time_limit`` seconds, TimeoutError (and the folder
+    is not marked built).
     """
     import torch
 
@@ -80,12 +92,13 @@ def build_random_model_dir(
 
     # SDXL: configs as kept in the repo, then weights and tokenizer vocabularies.
     shutil.copytree(config_root(size) / SDXL_FOLDER, dirs.model_dir)
+    shards: list[Shard] = []
     unet = None
     for component in SDXL_COMPONENTS:
         model = build_model(component, sdxl_config(size, component.folder))
         if component.folder == "unet":
             unet = model
-        write_safetensors(
+        shards += plan_safetensors(
             specs_for_model(model, component.checkpoint_prefix),
             dirs.model_dir / component.folder,
             component.weights_stem,
@@ -104,7 +117,7 @@ def build_random_model_dir(
         folder = dirs.ip_adapter_dir / encoder.folder
         folder.mkdir(parents=True)
         shutil.copy(config_root(size) / IP_ADAPTER_FOLDER / encoder.folder / "config.json", folder)
-        write_safetensors(
+        shards += plan_safetensors(
             specs_for_model(build_model(encoder, config)),
             folder,
             encoder.weights_stem,
@@ -119,7 +132,7 @@ def build_random_model_dir(
             spec, unet, image_encoder_config(size, spec.image_encoder_folder), resampler
         )
         # One file per adapter, never sharded: load_ip_adapter reads exactly weight_name.
-        write_safetensors(
+        shards += plan_safetensors(
             specs,
             dirs.ip_adapter_dir / ip.WEIGHTS_SUBFOLDER,
             spec.weight_name.removesuffix(".safetensors"),
@@ -128,8 +141,10 @@ def build_random_model_dir(
             namespace=f"ip-adapter/{spec.name}",
             max_shard_bytes=1 << 62,
         )
+    workers = workers or default_workers(shards)
+    write_shards(shards, workers=workers, time_limit=time_limit, started=started)
+    seconds = round(time.monotonic() - started, 1)
     marker.write_text(
-        json.dumps({"params": params, "seconds": round(time.monotonic() - started, 1)}, indent=2)
-        + "\n"
+        json.dumps({"params": params, "seconds": seconds, "workers": workers}, indent=2) + "\n"
     )
     return dirs

@@ -13,6 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 Init = Literal["uniform", "ones", "zeros", "normal"]
 DEFAULT_SHARD_BYTES = 2 << 30
 """2 GiB: below what a shard costs in memory while it is written."""
+SERIAL_BELOW_BYTES = 256 << 20
+"""Builds smaller than this (the tiny size) are written in one process."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,22 @@ def _shards(specs: Sequence[TensorSpec], item_bytes: int, limit: int) -> list[li
     return shards
 
 
-def write_safetensors(
+@dataclass(frozen=True)
+class Shard:
+    """One safetensors file to write: its tensors, each drawn from (seed, namespace, key)."""
+
+    path: Path
+    specs: tuple[TensorSpec, ...]
+    seed: int
+    namespace: str
+    dtype: torch.dtype
+
+    @property
+    def numel(self) -> int:
+        return sum(s.numel for s in self.specs)
+
+
+def plan_safetensors(
     specs: Iterable[TensorSpec],
     folder: Path,
     stem: str,
@@ -124,14 +144,14 @@ def write_safetensors(
     dtype: torch.dtype,
     namespace: str,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-) -> list[Path]:
-    """Write ``stem``.safetensors, or shards plus ``stem``.safetensors.index.json, into ``folder``.
+) -> list[Shard]:
+    """The files of ``stem``: ``stem``.safetensors, or shards whose index
+    (``stem``.safetensors.index.json) is written now, into ``folder``.
 
     The names are the ones diffusers (``diffusion_pytorch_model``) and transformers
-    (``model``) look for, so ``from_pretrained`` finds them either way.
+    (``model``) look for, so ``from_pretrained`` finds them either way. Each shard is
+    written by ``write_shard``, in any order or process: its values do not depend on it.
     """
-    from safetensors.torch import save_file
-
     specs = list(specs)
     keys = [s.key for s in specs]
     if len(set(keys)) != len(keys):
@@ -144,14 +164,6 @@ def write_safetensors(
         if len(shards) == 1
         else [f"{stem}-{i:05d}-of-{len(shards):05d}.safetensors" for i in range(1, len(shards) + 1)]
     )
-    written = []
-    for name, shard in zip(names, shards, strict=True):
-        tensors = {
-            s.key: make_tensor(s, seed=seed, namespace=namespace, dtype=dtype) for s in shard
-        }
-        save_file(tensors, str(folder / name), metadata={"format": "pt"})
-        written.append(folder / name)
-        del tensors
     if len(shards) > 1:
         index = {
             "metadata": {"total_size": sum(s.numel for s in specs) * item_bytes},
@@ -160,7 +172,110 @@ def write_safetensors(
             },
         }
         (folder / f"{stem}.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return written
+    return [
+        Shard(folder / name, tuple(shard), seed, namespace, dtype)
+        for name, shard in zip(names, shards, strict=True)
+    ]
+
+
+def write_shard(shard: Shard) -> Path:
+    """Draw the shard's tensors and write its file; memory stays near the shard's size."""
+    from safetensors.torch import save_file
+
+    tensors = {
+        s.key: make_tensor(s, seed=shard.seed, namespace=shard.namespace, dtype=shard.dtype)
+        for s in shard.specs
+    }
+    save_file(tensors, str(shard.path), metadata={"format": "pt"})
+    return shard.path
+
+
+def write_safetensors(
+    specs: Iterable[TensorSpec],
+    folder: Path,
+    stem: str,
+    *,
+    seed: int,
+    dtype: torch.dtype,
+    namespace: str,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+) -> list[Path]:
+    """``plan_safetensors``' files, written here one after the other."""
+    shards = plan_safetensors(
+        specs,
+        folder,
+        stem,
+        seed=seed,
+        dtype=dtype,
+        namespace=namespace,
+        max_shard_bytes=max_shard_bytes,
+    )
+    return [write_shard(shard) for shard in shards]
+
+
+def default_workers(shards: Sequence[Shard]) -> int:
+    """Processes for ``write_shards``: one for small builds (a process costs a second or
+    two to start); else one per core, as many as memory holds at about three times the
+    largest shard each (its float32 draws, its tensors, their bytes while saved)."""
+    if not shards:
+        return 1
+    item_bytes = max(_dtype_bytes(s.dtype) for s in shards)
+    total = sum(s.numel for s in shards) * item_bytes
+    if total < SERIAL_BELOW_BYTES:
+        return 1
+    largest = max(s.numel for s in shards) * max(item_bytes, 4)
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(1, min(os.cpu_count() or 1, memory // (3 * largest), len(shards)))
+
+
+def write_shards(
+    shards: Sequence[Shard],
+    *,
+    workers: int = 1,
+    time_limit: float | None = None,
+    started: float | None = None,
+) -> None:
+    """Write every shard, over ``workers`` processes (the largest first), within
+    ``time_limit`` seconds from ``started`` (``time.monotonic()``; default now): past it,
+    TimeoutError, the workers stopped."""
+    ordered = sorted(shards, key=lambda s: -s.numel)
+    started = time.monotonic() if started is None else started
+    deadline = None if time_limit is None else started + time_limit
+
+    def left() -> float | None:
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def too_long(done: int) -> TimeoutError:
+        return TimeoutError(
+            f"random weights not written within {time_limit:g} s "
+            f"({done} of {len(ordered)} files done)"
+        )
+
+    if workers <= 1:
+        for done, shard in enumerate(ordered):
+            if left() == 0.0:
+                raise too_long(done)
+            write_shard(shard)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
+    pool = context.Pool(min(workers, len(ordered)), initializer=_one_thread)
+    try:
+        results = pool.imap_unordered(write_shard, ordered, chunksize=1)
+        for done in range(len(ordered)):
+            try:
+                results.next(left())
+            except multiprocessing.TimeoutError:
+                raise too_long(done) from None
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core already
 
 
 def _dtype_bytes(dtype: torch.dtype) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,14 @@ from reference_impl.architectures import (
     sdxl_config,
 )
 from reference_impl.build import MARKER, ModelDirs, build_random_model_dir
-from reference_impl.random_weights import make_tensor, specs_for_model, write_safetensors
+from reference_impl.random_weights import (
+    Shard,
+    TensorSpec,
+    default_workers,
+    make_tensor,
+    specs_for_model,
+    write_safetensors,
+)
 
 from .helpers import ALL_ADAPTERS
 
@@ -221,3 +230,46 @@ def test_a_complete_folder_is_reused_and_another_seed_rebuilds(tmp_path: Path) -
     before = weights.read_bytes()
     build_random_model_dir("tiny", tmp_path, seed=6)
     assert weights.read_bytes() != before
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != MARKER
+    }
+
+
+def test_written_over_processes_the_files_are_the_same_bytes(tmp_path: Path) -> None:
+    """Each tensor has its own seed: two processes write what one does (small shards here,
+    so that both have several files to write)."""
+    shard = 1 << 20
+    serial = build_random_model_dir("tiny", tmp_path / "serial", max_shard_bytes=shard, workers=1)
+    parallel = build_random_model_dir("tiny", tmp_path / "two", max_shard_bytes=shard, workers=2)
+    assert json.loads((tmp_path / "two" / MARKER).read_text())["workers"] == 2
+    assert len(list(serial.model_dir.glob("unet/*.safetensors"))) > 1, "sharded"
+    assert _digests(tmp_path / "serial") == _digests(tmp_path / "two")
+    assert parallel.model_dir == tmp_path / "two" / "sdxl-base"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_past_its_time_limit_the_build_stops_unfinished(tmp_path: Path, workers: int) -> None:
+    with pytest.raises(TimeoutError, match=r"not written within 0 s \(0 of \d+ files done\)"):
+        build_random_model_dir("tiny", tmp_path, workers=workers, time_limit=0)
+    assert not (tmp_path / MARKER).exists(), "an unfinished folder is not marked built"
+    dirs = build_random_model_dir("tiny", tmp_path, time_limit=600)
+    assert (tmp_path / MARKER).exists() and dirs.model_dir.is_dir()
+
+
+def test_the_tiny_build_stays_in_one_process_the_full_one_does_not() -> None:
+    tiny = [Shard(Path("a"), (TensorSpec("w", (1000, 1000), "uniform"),), 0, "x", torch.float32)]
+    assert default_workers(tiny) == 1
+    full = [
+        Shard(Path(str(i)), (TensorSpec("w", (1 << 30,), "uniform"),), 0, "x", torch.float16)
+        for i in range(8)
+    ]
+    assert default_workers(full) == max(1, min(os.cpu_count() or 1, 8, _memory() // (3 << 32)))
+
+
+def _memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
