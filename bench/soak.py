@@ -68,7 +68,7 @@ FINAL_OUTCOMES = ("success", "failure", "expired")
 JOB_COUNTS = ("submitted", "accepted", "refused", "lost", *FINAL_OUTCOMES, "vanished", "wrong",
               "not_final")  # fmt: skip
 IMAGE_COUNTS = ("downloaded", "not_modified", "given_up")
-FINDINGS = ("unexpected_5xx", "wrong_answers", "not_final", "crashes")
+FINDINGS = ("unexpected_5xx", "wrong_answers", "not_final", "answered_twice", "crashes")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,9 @@ class SoakOptions:
     request_timeout: float = 15.0
     settle_timeout: float = 10.0
     """Seconds to wait, after the load, for the server to close the clients' sockets."""
+    recheck_jobs: int = 2000
+    """Jobs followed to their outcome that are polled again after the load: the same
+    outcome, never a second one."""
     echo_server_errors: bool = True
 
 
@@ -116,8 +119,13 @@ class Sample:
     jobs_final: int
     requests: int
     phase: str
-    """idle (before anything), warm-up (filling the stores), load (the measured mixed
-    load), drain (jobs in flight followed to the end) or after (sockets closed)."""
+    """idle (before anything), warm-up (filling the stores), warm (the stores full, the
+    warm-up's connections closed: the baseline), load (the measured mixed load), drain
+    (jobs in flight followed to the end) or after (sockets closed)."""
+    by_process: dict[str, list[float]] = field(default_factory=dict)
+    """pid: [RSS MB, FDs] of each process of the server's tree."""
+    watched: dict[str, float] = field(default_factory=dict)
+    """What ``run_soak``'s ``watch`` reported (Redis's memory, other processes)."""
 
 
 @dataclass
@@ -141,6 +149,10 @@ class Tally:
     wrong_answers: list[str] = field(default_factory=list)
     not_final: list[str] = field(default_factory=list)
     """Jobs that never showed a final state: past the bound, or forgotten (404)."""
+    answered_twice: list[str] = field(default_factory=list)
+    """Jobs that, polled again after the load, answered another outcome than their first."""
+    finals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Each job followed to its outcome: id -> (API key, outcome), checked again at the end."""
     crashes: list[str] = field(default_factory=list)
     found: Counter[str] = field(default_factory=Counter)
     """How many of each finding above (the lists keep the first few only)."""
@@ -178,6 +190,14 @@ class Figures:
     server_cpu_s: float
     client_cpu_s: float
     """CPU seconds used during the measured load."""
+    fds_warm: int = 0
+    """Once the warm-up has filled the stores and the pools and closed its connections:
+    the baseline the FDs after the load are judged against."""
+    fds_bound: int = 0
+    """The most FDs the tree may hold: idle, plus a connection per client, plus its
+    processes' Redis pools (``--workers`` times ``--redis-connections``), plus the slack."""
+    by_process: dict[str, dict[str, float]] = field(default_factory=dict)
+    """pid: RSS MB and FDs at the start and the end of the load."""
 
 
 @dataclass
@@ -220,6 +240,7 @@ class SoakReport:
             "unexpected_5xx": tally.unexpected_5xx,
             "wrong_answers": tally.wrong_answers,
             "not_final": tally.not_final,
+            "answered_twice": tally.answered_twice,
             "crashes": tally.crashes,
             "memory": asdict(self.figures),
             "samples": [asdict(s) for s in self.samples],
@@ -324,15 +345,19 @@ class TreeUsage:
     fds: int
     cpu_s: float
     processes: int
+    by_process: dict[str, list[float]] = field(default_factory=dict)
+    """pid: [RSS MB, FDs]."""
 
 
 def measure_tree(root: int) -> TreeUsage:
     tree = process_tree(root)
+    each = {str(p): [round(_rss_kb(p) / 1024, 2), _fd_count(p)] for p in tree}
     return TreeUsage(
-        rss_mb=sum(_rss_kb(p) for p in tree) / 1024,
-        fds=sum(_fd_count(p) for p in tree),
+        rss_mb=sum(rss for rss, _ in each.values()),
+        fds=int(sum(fds for _, fds in each.values())),
         cpu_s=sum(_cpu_seconds(p) for p in tree),
         processes=len(tree),
+        by_process=each,
     )
 
 
@@ -371,8 +396,18 @@ def memory_figures(samples: Sequence[Sample], options: SoakOptions, warmup: str)
     idle = samples[0]
     measured = [s for s in samples if s.phase == "load"] or [idle]
     after = [s for s in samples if s.phase == "after"] or samples[-1:]
+    warm = next((s for s in samples if s.phase == "warm"), measured[0])
     start, end = measured[0], measured[-1]
     growth = end.rss_mb - start.rss_mb
+    by_process = {
+        pid: {
+            "rss_start_mb": start.by_process.get(pid, [0.0, 0])[0],
+            "rss_end_mb": end.by_process.get(pid, [0.0, 0])[0],
+            "fds_start": start.by_process.get(pid, [0.0, 0])[1],
+            "fds_end": end.by_process.get(pid, [0.0, 0])[1],
+        }
+        for pid in sorted({*start.by_process, *end.by_process}, key=int)
+    }
     return Figures(
         warmup=warmup,
         rss_idle_mb=round(idle.rss_mb, 1),
@@ -393,7 +428,22 @@ def memory_figures(samples: Sequence[Sample], options: SoakOptions, warmup: str)
         fds_after=after[-1].fds,
         server_cpu_s=round(end.server_cpu_s - start.server_cpu_s, 1),
         client_cpu_s=round(end.client_cpu_s - start.client_cpu_s, 1),
+        fds_warm=warm.fds,
+        fds_bound=idle.fds
+        + options.concurrency
+        + redis_connections_bound(options.server_args)
+        + options.fd_slack,
+        by_process=by_process,
     )
+
+
+def redis_connections_bound(server_args: Sequence[str]) -> int:
+    """The Redis connections the server's processes may hold: ``--workers`` times
+    ``--redis-connections`` (16 unless given) with a Redis ``--store``, else none."""
+    store = _server_arg(server_args, "--store") or ""
+    if not store.startswith(("redis://", "rediss://", "unix://")):
+        return 0
+    return server_workers(server_args) * int(_server_arg(server_args, "--redis-connections") or 16)
 
 
 def judge(tally: Tally, figures: Figures, options: SoakOptions) -> list[str]:
@@ -421,10 +471,20 @@ def judge(tally: Tally, figures: Figures, options: SoakOptions) -> list[str]:
             f"({figures.rss_start_mb:.1f} MB) to the end; at most "
             f"{figures.rss_allowed_growth_mb:.1f} MB allowed"
         )
-    if figures.fds_after > figures.fds_idle + options.fd_slack:
+    if tally.jobs["lost"]:
+        failures.append(f"{tally.jobs['lost']} submit(s) never answered")
+    if tally.found["answered_twice"]:
+        failures.append(f"{tally.found['answered_twice']} job(s) answered with a second outcome")
+    baseline = max(figures.fds_idle, figures.fds_warm)
+    if figures.fds_after > baseline + options.fd_slack:
         failures.append(
-            f"{figures.fds_after} FDs open after the load, {figures.fds_idle} before "
+            f"{figures.fds_after} FDs open after the load, {baseline} once warm "
             f"(at most {options.fd_slack} more allowed)"
+        )
+    if figures.fds_bound and figures.fds_max > figures.fds_bound:
+        failures.append(
+            f"{figures.fds_max} FDs open at most, over the bound of {figures.fds_bound} "
+            "(idle, a connection per client, the Redis pools, the slack)"
         )
     return failures
 
@@ -716,6 +776,8 @@ class Load:
             if answer is None:
                 return
         outcome = answer.get("status")
+        if outcome in ("FAILURE", "SUCCESS"):
+            tally.finals[job_id] = (key, outcome)
         if outcome == "FAILURE":
             tally.jobs["failure"] += 1
         elif outcome == "SUCCESS":
@@ -775,6 +837,35 @@ class Load:
             errors_in_a_row = 0
             if answer.get("status") != "PENDING":
                 return answer
+
+    async def recheck(self, most: int) -> int:
+        """Poll again up to ``most`` jobs followed to their outcome (a random pick, 8 at a
+        time): each must answer the same outcome, never a second one. Jobs the store has
+        dropped since (its bound) or whose time is over are passed by. How many compared."""
+        tally, rng = self.tally, random.Random(f"{self.options.seed}/recheck")
+        picked = list(tally.finals.items())
+        picked = rng.sample(picked, min(most, len(picked)))
+        compared = 0
+
+        async def one(job_id: str, key: str, outcome: str) -> None:
+            nonlocal compared
+            url = self.base + STATUS_PATH.format(id=job_id)
+            response = await self.call_until_answered("GET status (again)", url, rng, key=key)
+            if response is None or response.status_code in (404, 410):
+                return
+            answer = self.json_of("GET status (again)", response) or {}
+            compared += 1
+            if response.status_code != 200 or answer.get("status") != outcome:
+                self.finding(
+                    "answered_twice",
+                    f"job {job_id} answered {outcome}, later {response.status_code} "
+                    f"{_short(response)}",
+                )
+
+        for start in range(0, len(picked), 8):
+            batch = picked[start : start + 8]
+            await asyncio.gather(*(one(job_id, key, out) for job_id, (key, out) in batch))
+        return compared
 
     async def download(
         self, rng: random.Random, answer: dict[str, Any], body: dict[str, Any]
@@ -840,7 +931,14 @@ def _is_running(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"  # a zombie has ended
 
 
-async def _load(url: str, pid: int, options: SoakOptions, log: Callable[[str], None]) -> LoadRun:
+Watch = Callable[[str], dict[str, float]]
+"""Called at each sample with its phase; what it returns goes into the sample (and the
+log): figures of things beside the server's tree, such as Redis's memory."""
+
+
+async def _load(
+    url: str, pid: int, options: SoakOptions, log: Callable[[str], None], watch: Watch | None
+) -> LoadRun:
     """Warm up, run the clients for the duration, then until their jobs end; sample all along."""
     samples: list[Sample] = []
     limits = httpx.Limits(
@@ -864,6 +962,8 @@ async def _load(url: str, pid: int, options: SoakOptions, log: Callable[[str], N
             jobs_final=tally.jobs_final(),
             requests=tally.total_requests(),
             phase=phase,
+            by_process=usage.by_process,
+            watched=watch(phase) if watch else {},
         )
         cpu = ""
         if samples and (span := taken.t - samples[-1].t) >= 0.5:
@@ -877,9 +977,10 @@ async def _load(url: str, pid: int, options: SoakOptions, log: Callable[[str], N
             jobs = f"{warm['jobs']:6d} made, {warm['image_bytes'] / MB:5.1f} MB of images"
         else:
             jobs = f"{taken.jobs_accepted:6d} accepted, {taken.jobs_final:6d} ended"
+        watched = "".join(f"  {k} {v:g}" for k, v in taken.watched.items())
         log(
             f"  t={taken.t:5.0f} s  rss {taken.rss_mb:6.1f} MB  fds {taken.fds:4d}  jobs {jobs}  "
-            f"requests {taken.requests:7d}  client errors {errors:4d}  [{phase}]  {cpu}"
+            f"requests {taken.requests:7d}  client errors {errors:4d}  [{phase}]  {cpu}{watched}"
         )
 
     async def sample_until_done(tasks: list[asyncio.Task[None]], phase: str, bound: float) -> int:
@@ -917,6 +1018,11 @@ async def _load(url: str, pid: int, options: SoakOptions, log: Callable[[str], N
                     f": stopped at {options.warmup_timeout:g} s before the stores were full, "
                     "so their filling may show as growth"
                 )
+            # The baseline: stores and pools full, the warm-up's connections closed.
+            await http.aclose()
+            http = load.http = httpx.AsyncClient(limits=limits, timeout=options.request_timeout)
+            await _settle(pid, samples[0].fds, options)
+            sample("warm")
         started = time.monotonic()
         sample("load")
         clients = [asyncio.create_task(load.client(i)) for i in range(options.concurrency)]
@@ -930,42 +1036,55 @@ async def _load(url: str, pid: int, options: SoakOptions, log: Callable[[str], N
         if stuck := await sample_until_done(clients, "drain", drain_bound):
             load.finding("crashes", f"{stuck} client(s) still busy {drain_bound:g} s later")
         drain_seconds = time.monotonic() - started - load_seconds
+        compared = await load.recheck(options.recheck_jobs)
+        log(f"  {compared} jobs polled again: {tally.found['answered_twice']} changed outcome")
     finally:
         load.stop.set()
         for task in clients:
             task.cancel()
         await asyncio.gather(*clients, return_exceptions=True)
         await http.aclose()
-    # The server closes its side once it reads our FIN: wait (bounded) for its FDs to fall.
-    settle_until = time.monotonic() + options.settle_timeout
-    while (
-        time.monotonic() < settle_until
-        and measure_tree(pid).fds > samples[0].fds + options.fd_slack
-    ):
-        await asyncio.sleep(0.2)
+    await _settle(pid, max(s.fds for s in samples if s.phase in ("idle", "warm")), options)
     sample("after")
     return LoadRun(load, samples, warmup, load_seconds, drain_seconds)
 
 
+async def _settle(pid: int, fds: int, options: SoakOptions) -> None:
+    """The server closes its side once it reads our FIN: wait (bounded) for its FDs to
+    fall to ``fds`` and the slack."""
+    settle_until = time.monotonic() + options.settle_timeout
+    while time.monotonic() < settle_until and measure_tree(pid).fds > fds + options.fd_slack:
+        await asyncio.sleep(0.2)
+
+
+def _server_arg(server_args: Sequence[str], flag: str) -> str | None:
+    """The value of ``flag`` among the server's arguments (``--flag V`` or ``--flag=V``)."""
+    for i, arg in enumerate(server_args):
+        if arg == flag and i + 1 < len(server_args):
+            return server_args[i + 1]
+        if arg.startswith(flag + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def server_workers(server_args: Sequence[str]) -> int:
     """The ``--workers N`` among the server's arguments (1 when absent)."""
-    for i, arg in enumerate(server_args):
-        if arg == "--workers" and i + 1 < len(server_args):
-            return max(1, int(server_args[i + 1]))
-        if arg.startswith("--workers="):
-            return max(1, int(arg.split("=", 1)[1]))
-    return 1
+    return max(1, int(_server_arg(server_args, "--workers") or 1))
 
 
 def print_now(line: str) -> None:
     print(line, flush=True)
 
 
-def run_soak(options: SoakOptions, log: Callable[[str], None] = print_now) -> SoakReport:
+def run_soak(
+    options: SoakOptions, log: Callable[[str], None] = print_now, watch: Watch | None = None
+) -> SoakReport:
     """Serve a fresh chaos mock, load it, and judge: the whole soak.
 
     With ``--workers N`` each worker process has its own image cache, so the warm-up
     downloads N times the bytes (the jobs live in the shared --store, counted once).
+    ``watch`` reports on what lies beside the server (``bench/soak_shared.py``: Redis and
+    the ``ipmock worker`` processes) at each sample.
     """
     workers = server_workers(options.server_args)
     if workers > 1:
@@ -979,7 +1098,7 @@ def run_soak(options: SoakOptions, log: Callable[[str], None] = print_now) -> So
     with running_server(*args, echo=options.echo_server_errors) as url:
         pid = server_pid(url)
         log(f"soak: server {url}, pid {pid}")
-        run = asyncio.run(_load(url, pid, options, log))
+        run = asyncio.run(_load(url, pid, options, log, watch))
         alive = _is_running(pid)
     figures = memory_figures(run.samples, options, run.warmup)
     failures = judge(run.load.tally, figures, options)

@@ -18,10 +18,12 @@ from bench.soak import (
     invalid_body,
     judge,
     least_squares_slope,
+    redis_connections_bound,
     run_soak,
     server_workers,
     valid_body,
 )
+from bench.soak_shared import SharedOptions, format_shared_report, run_shared_soak
 from mock_server.validation import InvalidRequest, validate
 
 
@@ -124,6 +126,54 @@ def test_the_warm_up_scales_with_the_servers_worker_processes() -> None:
     assert server_workers(("--workers=2",)) == 2
 
 
+def test_the_fd_bound_counts_each_processs_redis_pool() -> None:
+    assert redis_connections_bound(()) == 0
+    assert redis_connections_bound(("--workers", "2")) == 0
+    assert redis_connections_bound(("--store", "redis://127.0.0.1:6379/0")) == 16
+    shared = ("--store=redis://h:1/0", "--workers", "3", "--redis-connections=4")
+    assert redis_connections_bound(shared) == 12
+
+
+def _short_shared(mode: str, duration: float) -> SharedOptions:
+    soak = SoakOptions(
+        duration=duration,
+        concurrency=4,
+        sample_every=1,
+        warmup_jobs=40,
+        warmup_image_bytes=100_000,
+        rss_tolerance_mb=500,  # the stores are still filling: memory is not judged here
+    )
+    return SharedOptions(mode=mode, soak=soak, kill_every=2.0, lease=2.0)
+
+
+def test_a_short_soak_of_two_workers_on_redis_ends_every_job() -> None:
+    report = run_shared_soak(_short_shared("redis", 4), log=lambda line: None)
+    text = format_shared_report(report)
+
+    assert report.passed, text
+    soak = report.soak
+    assert soak.tally.jobs["accepted"] > 0 and soak.tally.jobs["not_final"] == 0
+    assert soak.tally.jobs["lost"] == 0 and soak.tally.found["answered_twice"] == 0
+    assert sum(soak.tally.requests["GET status (again)"].values()) > 0
+    assert soak.figures.fds_warm > 0 and soak.figures.fds_bound > soak.figures.fds_warm
+    assert len(soak.figures.by_process) >= 3  # the supervisor and two workers
+    assert report.redis_end["redis_used_mb"] > 0 and report.redis_end["redis_clients"] >= 2
+    assert "soak (redis): PASSED" in text
+
+
+def test_a_short_soak_with_gpu_workers_killed_and_restarted_ends_every_job() -> None:
+    report = run_shared_soak(_short_shared("workers", 7), log=lambda line: None)
+    text = format_shared_report(report)
+
+    assert report.passed, text
+    soak = report.soak
+    assert soak.tally.jobs["accepted"] > 0 and soak.tally.jobs["not_final"] == 0
+    assert soak.tally.jobs["lost"] == 0 and soak.tally.found["answered_twice"] == 0
+    assert report.redis_end["worker_kills"] >= 2
+    assert report.redis_end["workers_rss_mb"] > 0
+    assert json.loads(json.dumps(report.to_json()))["mode"] == "workers"
+
+
 @pytest.mark.parametrize("seed", range(200))
 def test_the_load_sends_valid_bodies_and_invalid_ones_the_api_refuses(seed: int) -> None:
     rng = random.Random(seed)
@@ -182,10 +232,27 @@ def test_the_judge_fails_memory_growth_and_leaked_fds_and_passes_a_flat_run() ->
     grown = judge(Tally(), _figures(rss_growth_mb=25.0), options)
     assert len(grown) == 1 and "RSS grew 25.0 MB" in grown[0]
     leaked = judge(Tally(), _figures(fds_after=30), options)
-    assert len(leaked) == 1 and "30 FDs open after the load" in leaked[0]
+    assert len(leaked) == 1 and "30 FDs open after the load, 14 once warm" in leaked[0]
     tally = Tally()
     tally.found["unexpected_5xx"] += 1
     assert judge(tally, _figures(), options) == ["1 5xx answer(s) no scenario or fault explains"]
+
+
+def test_the_judge_fails_lost_answers_second_outcomes_and_fds_past_the_warm_baseline() -> None:
+    options = SoakOptions()
+    tally = Tally()
+    tally.jobs["lost"] += 2
+    tally.found["answered_twice"] += 1
+    assert judge(tally, _figures(), options) == [
+        "2 submit(s) never answered",
+        "1 job(s) answered with a second outcome",
+    ]
+    warm = _figures(fds_warm=40, fds_after=47, fds_bound=100, fds_max=90)
+    assert judge(Tally(), warm, options) == []  # pools filled once warm: not a leak
+    leaked = judge(Tally(), _figures(fds_warm=40, fds_after=49), options)
+    assert leaked == ["49 FDs open after the load, 40 once warm (at most 8 more allowed)"]
+    over = judge(Tally(), _figures(fds_bound=100, fds_max=101), options)
+    assert len(over) == 1 and "101 FDs open at most, over the bound of 100" in over[0]
 
 
 def test_the_slope_is_the_least_squares_line() -> None:
