@@ -24,6 +24,7 @@ import httpx
 from anyio.from_thread import BlockingPortal
 
 from mock_server import Clock, Settings, create_app
+from mock_server.clock import parse_time
 from mock_server.config import scenario_from_json
 from mock_server.faults import ConnectionDropped
 from mock_server.journal import MemoryJournal
@@ -159,6 +160,19 @@ class MockHarness:
     def now(self) -> float:
         """The mock's clock (seconds since the epoch; a ``time.monotonic`` for the client)."""
         return self.clock.now()
+
+    def set_time(self, at: float | str) -> None:
+        """Set the mock's clock to ``at``: seconds since the epoch or an ISO 8601 time with
+        its zone ("2030-01-01T00:00:00Z"), back too, as ``{"set": at}`` does."""
+        _at_once(self.clock.set(parse_time(at)))
+
+    def freeze(self) -> None:
+        """Stop the mock's clock (``advance``, ``sleep`` and ``set_time`` still move it)."""
+        _at_once(self.clock.freeze())
+
+    def unfreeze(self) -> None:
+        """Let the mock's clock run on from where it stands."""
+        _at_once(self.clock.unfreeze())
 
     @staticmethod
     def body(entry: dict[str, Any]) -> Any:

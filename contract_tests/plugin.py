@@ -4,7 +4,8 @@ Fixtures:
 
     ipmock         a MockHarness: the mock in process on virtual time, with
                    ``client()`` / ``async_client()`` (httpx), the clock (``advance``,
-                   ``sleep``, ``async_sleep``, ``now``) and admin helpers (``queue``,
+                   ``sleep``, ``async_sleep``, ``now``, ``set_time``, ``freeze``,
+                   ``unfreeze``) and admin helpers (``queue``,
                    ``journal``, ``submits``, ``polls``, ``jobs``, ``reset``)
     ipmock_server  a RunningMock: a real ``ipmock serve`` on 127.0.0.1 for clients that
                    open their own connections (requests, subprocesses, other languages),

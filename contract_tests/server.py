@@ -95,6 +95,18 @@ class RunningMock:
     def advance(self, seconds: float) -> None:
         self._call("POST", "clock", json={"advance": seconds})
 
+    def set_time(self, at: float | str) -> None:
+        """Set the mock's clock: seconds since the epoch or an ISO 8601 time with its zone."""
+        self._call("POST", "clock", json={"set": at})
+
+    def freeze(self) -> None:
+        """Stop the mock's clock (advance and set_time still move it)."""
+        self._call("POST", "clock", json={"freeze": True})
+
+    def unfreeze(self) -> None:
+        """Let the mock's clock run on from where it stands."""
+        self._call("POST", "clock", json={"freeze": False})
+
     def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = self._call("GET", "journal", params={"path": path_prefix})[
             "entries"

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mock_server.clock import iso, parse_time
 from mock_server.config import ConfigError, scenario_from_json
 from mock_server.errors import ApiError
 from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario, did_you_mean
@@ -131,24 +132,79 @@ def _queued(state: MockState, spec: Any, where: str) -> Scenario:
 
 
 async def clock(request: Request) -> Response:
-    """GET: the mock's time. POST {"advance": seconds}: move it forward."""
+    """GET: the mock's time. POST {"advance": seconds}: move it forward; {"set": time}:
+    set it (seconds since the epoch or an ISO 8601 time with its zone, back too);
+    {"freeze": true/false}: stop it or let it run on. Several at once: set, advance,
+    then freeze."""
     state = _guard(request)
     await state.clock.sync()
     if request.method == "POST":
         body = await _json_body(request)
-        seconds = body.get("advance") if isinstance(body, dict) else None
-        if (
-            not isinstance(seconds, int | float)
-            or isinstance(seconds, bool)
-            or not (0 <= seconds <= 10**9)
-        ):
+        if not isinstance(body, dict) or not body:
+            raise ApiError(400, "invalid_request", f"admin API: {_CLOCK_USAGE}")
+        unknown = [k for k in body if k not in _CLOCK_KEYS]
+        if unknown:
+            names = ", ".join(f"{shorten(k)!r}{did_you_mean(k, _CLOCK_KEYS)}" for k in unknown[:10])
             raise ApiError(
                 400,
                 "invalid_request",
-                'admin API: send {"advance": seconds}, a number from 0 to 1e9',
+                f"admin API: unknown key{'s' * (len(unknown) > 1)} {names}: {_CLOCK_USAGE}",
             )
-        await state.clock.move(float(seconds))
-    return JSONResponse({"now": state.clock.now(), "offset": state.clock.offset})
+        at = _clock_time(body["set"]) if "set" in body else None
+        seconds = _clock_seconds(body["advance"]) if "advance" in body else None
+        freeze = body.get("freeze")
+        if "freeze" in body and not isinstance(freeze, bool):
+            raise ApiError(
+                400,
+                "invalid_request",
+                f"admin API: freeze must be true or false, got {json.dumps(shorten(freeze))}",
+            )
+        if at is not None:
+            await state.clock.set(at)
+        if seconds is not None:
+            await state.clock.move(seconds)
+        if freeze is True:
+            await state.clock.freeze()
+        elif freeze is False:
+            await state.clock.unfreeze()
+    now = state.clock.now()
+    return JSONResponse(
+        {
+            "now": now,
+            "time": iso(now),
+            "offset": state.clock.offset,
+            "frozen": state.clock.frozen,
+        }
+    )
+
+
+_CLOCK_KEYS = ["advance", "set", "freeze"]
+_CLOCK_USAGE = (
+    'send {"advance": seconds} (0 to 1e9), {"set": seconds since the epoch or an ISO 8601 '
+    'time such as "2030-01-01T00:00:00Z"} or {"freeze": true or false}'
+)
+
+
+def _clock_seconds(value: Any) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not (0 <= value <= 10**9)  # NaN fails too; JSON's Infinity is past 1e9
+    ):
+        raise ApiError(
+            400,
+            "invalid_request",
+            "admin API: advance must be a number of seconds from 0 to 1e9 (the clock only "
+            f"moves forward; set goes back), got {json.dumps(shorten(value))}",
+        )
+    return float(value)
+
+
+def _clock_time(value: Any) -> float:
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", f"admin API: set {exc}") from None
 
 
 async def journal(request: Request) -> Response:

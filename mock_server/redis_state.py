@@ -274,10 +274,12 @@ class RedisJournal:
 
 
 class RedisClockOffset:
-    """The admin clock's offset, one float every worker reads at each request."""
+    """The admin clock: its offset from wall time, and the time it is frozen at (absent
+    when it runs), read by every worker at each request."""
 
     def __init__(self, client: redis.Redis, prefix: str = "ipmock:") -> None:
         self.client, self.key = client, prefix + "clock"
+        self.frozen_key = prefix + "clock:frozen"
 
     @_unavailable
     async def offset(self) -> float:
@@ -285,12 +287,29 @@ class RedisClockOffset:
         return 0.0 if raw is None else float(raw)
 
     @_unavailable
+    async def read(self) -> tuple[float, float | None]:
+        """The offset and the frozen time, in one round trip."""
+        offset, frozen = await self.client.mget(self.key, self.frozen_key)
+        return 0.0 if offset is None else float(offset), None if frozen is None else float(frozen)
+
+    @_unavailable
     async def add(self, seconds: float) -> float:
         return float(await self.client.incrbyfloat(self.key, seconds))
 
     @_unavailable
+    async def freeze(self, at: float | None) -> None:
+        if at is None:
+            await self.client.delete(self.frozen_key)
+        else:
+            await self.client.set(self.frozen_key, repr(at))
+
+    @_unavailable
+    async def add_frozen(self, seconds: float) -> float:
+        return float(await self.client.incrbyfloat(self.frozen_key, seconds))
+
+    @_unavailable
     async def reset(self) -> None:
-        await self.client.delete(self.key)
+        await self.client.delete(self.key, self.frozen_key)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from mock_server import Clock, Settings, create_app
 from mock_server.settings import Secret
-from tests.conftest import KEY
+from tests.conftest import KEY, _AppTransport
 
 pytestmark = pytest.mark.anyio
 
@@ -19,6 +19,7 @@ pytestmark = pytest.mark.anyio
 def store_url(both_stores: str) -> str:
     """Each test here runs against the memory store and against Redis."""
     return both_stores
+
 
 SUBMIT = "/sdxl/text2image/v1"
 BODY = {"prompt": "a cat"}
@@ -148,3 +149,77 @@ async def test_jobs_show_polls_and_scenario(client: httpx.AsyncClient) -> None:
     )
     assert KEY not in json.dumps(job)
     assert (await client.get("/__mock/jobs/nope")).status_code == 404
+
+
+async def test_the_clock_is_set_to_a_time(client: httpx.AsyncClient) -> None:
+    iso = (await client.post("/__mock/clock", json={"set": "2030-01-01T00:00:00Z"})).json()
+    assert (iso["now"], iso["time"], iso["frozen"]) == (
+        1_893_456_000.0,
+        "2030-01-01T00:00:00Z",
+        False,
+    )
+    zoned = (await client.post("/__mock/clock", json={"set": "2030-01-01T02:00:00+02:00"})).json()
+    assert zoned["now"] == 1_893_456_000.0
+    back = (await client.post("/__mock/clock", json={"set": 86_400})).json()
+    assert (back["now"], back["time"]) == (86_400.0, "1970-01-02T00:00:00Z")
+    assert (await client.get("/__mock/clock")).json() == back
+
+
+async def test_a_frozen_clock_keeps_a_timed_job_pending(store_url: str) -> None:
+    wall = [1_000_000.0]
+    app = create_app(Settings(store=store_url), clock=Clock(source=lambda: wall[0]))
+    transport = _AppTransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock.test") as client:
+        key = {"API-Key": "test_pending-10s-then-success"}
+        job_id = (await client.post(SUBMIT, json=BODY, headers=key)).json()["id"]
+        frozen = (await client.post("/__mock/clock", json={"freeze": True})).json()
+        assert frozen["frozen"] is True
+        wall[0] += 60  # a minute of wall time: the mock's clock stands still
+        assert (await client.get(f"{SUBMIT}/status/{job_id}", headers=key)).json()["status"] == (
+            "PENDING"
+        )
+        assert (await client.get("/__mock/clock")).json()["now"] == frozen["now"]
+        both = {"advance": 11, "freeze": False}  # moved on while frozen, then let run
+        running = (await client.post("/__mock/clock", json=both)).json()
+        assert (running["now"], running["frozen"]) == (frozen["now"] + 11, False)
+        done = (await client.get(f"{SUBMIT}/status/{job_id}", headers=key)).json()
+        assert done["status"] == "SUCCESS"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{}", 'admin API: send {"advance": seconds}'),
+        (b"[1]", 'admin API: send {"advance": seconds}'),
+        (b'{"set": NaN}', "admin API: set must be seconds since the epoch"),
+        (b'{"set": Infinity}', "admin API: set must be seconds since the epoch"),
+        (b'{"set": -1}', "admin API: set must be seconds since the epoch"),
+        (b'{"set": 1e12}', "admin API: set must be seconds since the epoch"),
+        (b'{"set": true}', "admin API: set must be seconds since the epoch"),
+        (
+            b'{"set": "tomorrow"}',
+            'or an ISO 8601 time with its zone, such as "2030-01-01T00:00:00Z", got "tomorrow"',
+        ),
+        (b'{"set": "2030-01-01T00:00:00"}', 'got "2030-01-01T00:00:00" (no zone: add Z or +00:00)'),
+        (b'{"advance": NaN}', "admin API: advance must be a number of seconds from 0 to 1e9"),
+        (b'{"advance": -5}', "(the clock only moves forward; set goes back), got -5"),
+        (b'{"freeze": "yes"}', 'admin API: freeze must be true or false, got "yes"'),
+        (b'{"fraeze": true}', "admin API: unknown key 'fraeze' (did you mean 'freeze'?)"),
+        (b'{"set": 10, "advance": -1}', "advance must be"),
+    ],
+)
+async def test_bad_clock_values_are_refused_and_change_nothing(
+    client: httpx.AsyncClient, body: bytes, message: str
+) -> None:
+    before = (await client.get("/__mock/clock")).json()
+    response = await client.post("/__mock/clock", content=body)
+    assert response.status_code == 400
+    assert message in response.json()["error"], response.json()["error"]
+    assert (await client.get("/__mock/clock")).json() == before
+
+
+async def test_reset_unfreezes_the_clock(client: httpx.AsyncClient, clock: Clock) -> None:
+    await client.post("/__mock/clock", json={"set": 5, "freeze": True})
+    await client.post("/__mock/reset")
+    after = (await client.get("/__mock/clock")).json()
+    assert (after["frozen"], after["offset"]) == (False, 0)
