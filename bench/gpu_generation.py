@@ -9,7 +9,7 @@ Prints a table of seconds per image with the ratio reference / diffusers.
     python bench/gpu_generation.py                       # full size, cuda, 1024x1024, 20 steps
     python bench/gpu_generation.py --size tiny --device cpu --width 64 --height 64 --steps 2
 
-On a lent GPU in one call: docs/gpu.md.
+On a GPU machine without network, in one go: docs/gpu.md (scripts/gpu_run.sh).
 """
 
 from __future__ import annotations
@@ -62,7 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--adapter", default="ip-adapter_sdxl")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per row (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per row")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
+    parser.add_argument(
+        "--json", type=Path, metavar="PATH", help="also write the figures here, row by row"
+    )
+    parser.add_argument(
+        "--nondeterministic",
+        action="store_true",
+        help="on CUDA, leave torch's kernel choices as they are (the server makes them "
+        "repeatable: reference_impl.determinism); compare the two to see what that costs",
+    )
     return parser
 
 
@@ -125,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         model_dir, ip_adapter_dir = dirs.model_dir, dirs.ip_adapter_dir
         print(f"random {args.size} weights in {folder} ({time.perf_counter() - started:.1f} s)")
     started = time.perf_counter()
-    reference: ReferencePipeline = load_pipeline(model_dir, ip_adapter_dir, args.device, dtype)
+    reference: ReferencePipeline = load_pipeline(
+        model_dir, ip_adapter_dir, args.device, dtype, deterministic=not args.nondeterministic
+    )
     loaded = time.perf_counter() - started
     import diffusers
 
@@ -141,9 +151,24 @@ def main(argv: list[str] | None = None) -> int:
     adapters = ["", args.adapter]
     figures: dict[tuple[str, int], dict[str, float]] = {}
     pixels: dict[tuple[str, int], np.ndarray] = {}
+    device_name = torch.cuda.get_device_name() if cuda else platform.processor() or "cpu"
+    meta = {
+        "width": args.width, "height": args.height, "steps": args.steps,
+        "size": args.size, "device": args.device, "device_name": device_name,
+        "dtype": str(dtype), "repeat": args.repeat, "warmup": args.warmup,
+        "load_s": loaded, "torch": torch.__version__, "diffusers": diffusers.__version__,
+        "deterministic": cuda and not args.nondeterministic,
+    }  # fmt: skip
+    rows: list[dict[str, Any]] = []
 
-    # The reference, as the server runs a job (the adapter set loaded at its first use).
+    def write(complete: bool) -> None:
+        """The figures so far, rewritten as each row ends: a run cut short keeps its rows."""
+        if args.json is not None:
+            document = {"meta": meta, "rows": rows, "complete": complete}
+            args.json.write_text(json.dumps(document, indent=2) + "\n")
+
     for name in adapters:
+        # The reference, as the server runs a job (the adapter set loaded at its first use).
         for samples in args.samples:
             request = _request(args, samples, [name] if name else [])
             images = [face] if name else []
@@ -155,9 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             figures[(name, samples)] = {"ipmock": per_image}
             print(f"ipmock    {name or 'no adapter':<28} samples {samples}: {per_image:.3f} s/img")
 
-    # Plain diffusers on the same modules: no adapter, then load_ip_adapter as documented.
-    reference.adapters.activate(())
-    for name in adapters:
+        # Plain diffusers on the same modules: load_ip_adapter as documented.
+        reference.adapters.activate(())
         if name:
             spec = adapter(name)
             plain.load_ip_adapter(
@@ -183,14 +207,23 @@ def main(argv: list[str] | None = None) -> int:
                 return images
 
             per_image, theirs = _time(run, samples, args)
-            figures[(name, samples)]["diffusers"] = per_image
+            row = figures[(name, samples)]
+            row["diffusers"] = per_image
             # The same seeds and arguments: the images should match (up to kernel noise).
-            diff = np.abs(pixels[(name, samples)] - theirs)
-            figures[(name, samples)]["mean_abs_diff"] = float(diff.mean())
+            row["mean_abs_diff"] = float(np.abs(pixels[(name, samples)] - theirs).mean())
             print(f"diffusers {name or 'no adapter':<28} samples {samples}: {per_image:.3f} s/img")
-    plain.unload_ip_adapter()
+            rows.append(
+                {
+                    "adapter": name or None,
+                    "samples": samples,
+                    **row,
+                    "ratio": row["ipmock"] / row["diffusers"],
+                }
+            )
+            write(complete=False)
+        if name:
+            plain.unload_ip_adapter()
 
-    device_name = torch.cuda.get_device_name() if cuda else platform.processor() or "cpu"
     print(
         f"\nseconds per image, {args.width}x{args.height}, {args.steps} steps, {args.size} "
         f"weights, {dtype} on {args.device} ({device_name}); median of {args.repeat} after "
@@ -201,25 +234,16 @@ def main(argv: list[str] | None = None) -> int:
         f"  {'adapter':<28} {'samples':>7} {'ipmock':>10} {'diffusers':>10} {'ratio':>6}"
         "  image |diff|"
     )
-    rows = []
-    for (name, samples), row in figures.items():
-        ratio = row["ipmock"] / row["diffusers"]
-        label = f"{name} @ {SCALE}" if name else "none"
+    for row in rows:
+        label = f"{row['adapter']} @ {SCALE}" if row["adapter"] else "none"
         print(
-            f"  {label:<28} {samples:>7} {row['ipmock']:>10.3f} {row['diffusers']:>10.3f} "
-            f"{ratio:>6.2f}  {row['mean_abs_diff']:.3f}"
+            f"  {label:<28} {row['samples']:>7} {row['ipmock']:>10.3f} {row['diffusers']:>10.3f} "
+            f"{row['ratio']:>6.2f}  {row['mean_abs_diff']:.3f}"
         )
-        rows.append({"adapter": name or None, "samples": samples, **row, "ratio": ratio})
     if cuda:
-        print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
-    if args.json is not None:
-        meta = {
-            "width": args.width, "height": args.height, "steps": args.steps,
-            "size": args.size, "device": args.device, "device_name": device_name,
-            "dtype": str(dtype), "repeat": args.repeat, "warmup": args.warmup,
-            "load_s": loaded, "torch": torch.__version__, "diffusers": diffusers.__version__,
-        }  # fmt: skip
-        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+        meta["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        print(f"  peak GPU memory {meta['peak_gpu_gib']:.2f} GiB")
+    write(complete=True)
     return 0
 
 

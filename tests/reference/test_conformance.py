@@ -76,7 +76,9 @@ def test_the_gpu_bench_runs_on_cpu_and_matches_plain_diffusers(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "seconds per image, 64x64, 2 steps" in done.stdout
-    rows = json.loads(figures.read_text())["rows"]
+    document = json.loads(figures.read_text())
+    assert document["complete"] is True and document["meta"]["deterministic"] is False  # CPU
+    rows = document["rows"]
     assert [(r["adapter"], r["samples"]) for r in rows] == [
         (None, 1), (None, 2), ("ip-adapter_sdxl", 1), ("ip-adapter_sdxl", 2)
     ]  # fmt: skip
