@@ -11,7 +11,9 @@ carry it out. What it promises:
 - rides out transient poll errors (5xx, dropped connections) up to ``max_retries`` in a row;
 - gives up at ``deadline`` seconds with DeadlineExceeded;
 - raises GenerationFailed carrying the server's message on FAILURE;
-- returns exactly one image per download URL, and ignores fields it does not know.
+- returns exactly one image per download URL, riding out transient download errors
+  (429 and 5xx after their Retry-After, dropped connections) up to ``max_retries``
+  each, and ignores fields it does not know.
 """
 
 from __future__ import annotations
@@ -147,19 +149,22 @@ def _protocol(
     if answer.get("status") != "SUCCESS":
         raise ApiError(f"unknown status {answer.get('status')!r}", 200)
 
-    # Download each image, riding out transient errors.
+    # Download each image, riding out transient errors (and 429s) after their Retry-After.
     images: list[bytes] = []
     for url in answer["download_urls"]:
         for attempt in range(policy.max_retries + 1):
             result = yield _Call("GET", url)
-            if isinstance(result, httpx.Response) and result.status_code == 200:
-                images.append(result.content)
-                break
-            if isinstance(result, httpx.Response) and result.status_code not in _TRANSIENT:
-                raise ApiError(f"download of {url} refused", result.status_code)
+            pause = policy.poll_interval
+            if isinstance(result, httpx.Response):
+                if result.status_code == 200:
+                    images.append(result.content)
+                    break
+                if result.status_code not in _TRANSIENT | {429}:
+                    raise ApiError(f"download of {url} refused", result.status_code)
+                pause = _retry_after(result, policy.poll_interval)
             if attempt == policy.max_retries:
                 raise ApiError(f"download of {url} kept failing", 0)
-            yield wait(policy.poll_interval, f"downloading {url}")
+            yield wait(pause, f"downloading {url}")
     return images
 
 

@@ -2,16 +2,22 @@
 
 A flow becomes mock scenarios (refused submits first, then the job's own), so the same
 engine that serves ``ipmock serve`` plays it. Flows print as JSON, and ``Flow.from_json``
-replays one exactly.
+replays one exactly; ``repr`` shows the fields that differ from a plain flow.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from mock_server.scenarios import Fault, Refusal, Scenario
+from mock_server.scenarios import (
+    REFUSING_FAULT_KINDS,
+    SLOW_FAULT_KINDS,
+    Fault,
+    Refusal,
+    Scenario,
+)
 
 SUBMIT_REFUSALS = {
     "rate-limited": (429, "rate_limited", "rate limit exceeded: slow down"),
@@ -25,7 +31,8 @@ class Flow:
 
     ``submit_refusals`` answer the first submits ((kind, Retry-After) each, no job made);
     then the job answers PENDING at submit and to ``pending_polls`` polls (None: forever),
-    with ``faults`` replacing chosen status answers, and ends in ``outcome``.
+    with ``faults`` replacing chosen answers (its submit's, status requests', downloads'),
+    and ends in ``outcome``.
     """
 
     submit_refusals: tuple[tuple[str, int], ...] = ()
@@ -42,6 +49,28 @@ class Flow:
     @property
     def stuck(self) -> bool:
         return self.pending_polls is None
+
+    @property
+    def submit_lost(self) -> bool:
+        """Whether the accepted submit's answer never reaches the client whole: the job
+        exists, but the client cannot know its id (nor should it submit again)."""
+        return any(
+            f.on == "submit" and f.kind not in SLOW_FAULT_KINDS | REFUSING_FAULT_KINDS
+            for f in self.faults
+        )
+
+    def __repr__(self) -> str:
+        plain = Flow()
+        changed = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(plain, f.name)
+        ]
+        return f"Flow({', '.join(changed)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """What hypothesis prints for a flow (its own printer showed ``flow=,``)."""
+        printer.text(repr(self))
 
     def scenarios(self) -> list[Scenario]:
         refusals = [
@@ -76,22 +105,36 @@ class Flow:
         data["faults"] = tuple(Fault(**f) for f in data["faults"])
         return cls(**data)
 
+    def _fault_words(self, fault: Fault) -> str:
+        detail = {
+            "rate-limited": f"429 (Retry-After {fault.retry_after})",
+            "busy": f"503 (Retry-After {fault.retry_after})",
+            "server-error": "500",
+            "drop": "connection dropped",
+            "delay": f"answer {fault.seconds:g} s late",
+            "dribble": f"answer sent slowly over {fault.seconds:g} s",
+        }.get(fault.kind, f"connection broken ({fault.kind})")  # the socket faults
+        if fault.on == "submit":
+            lost = fault.kind not in SLOW_FAULT_KINDS | REFUSING_FAULT_KINDS
+            return f"submit accepted, then {detail}" + (": the answer is lost" if lost else "")
+        step = "status request" if fault.on == "poll" else "download request"
+        return f"{step} {fault.at_request}: {detail}"
+
     def describe(self) -> str:
         """The flow in one line, for a person reading a failure."""
         steps = [
             f"submit {SUBMIT_REFUSALS[k][0]} (Retry-After {r})" for k, r in self.submit_refusals
         ]
         at_once = not self.stuck and not self.pending_polls
-        steps.append("submit accepted: " + (self.outcome.upper() if at_once else "PENDING"))
-        for f in sorted(self.faults, key=lambda f: f.at_request):
-            detail = {
-                "rate-limited": f"429 (Retry-After {f.retry_after})",
-                "busy": f"503 (Retry-After {f.retry_after})",
-                "server-error": "500",
-                "drop": "connection dropped",
-                "delay": f"answer {f.seconds:g} s late",
-            }[f.kind]
-            steps.append(f"status request {f.at_request}: {detail}")
+        submit = [f for f in self.faults if f.on == "submit"]
+        steps += [self._fault_words(f) for f in submit]
+        if not self.submit_lost:
+            steps.append("submit accepted: " + (self.outcome.upper() if at_once else "PENDING"))
+        order = {"submit": 0, "poll": 1, "download": 2}
+        later = sorted(
+            (f for f in self.faults if f.on != "submit"), key=lambda f: (order[f.on], f.at_request)
+        )
+        steps += [self._fault_words(f) for f in later]
         if self.stuck:
             steps.append("PENDING forever")
         elif not at_once:

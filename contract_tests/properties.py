@@ -4,16 +4,19 @@ The user's client runs against the mock playing one Flow. Sleeping moves the moc
 virtual clock, so a flow with Retry-After 5 and ten polls takes milliseconds. Afterwards
 the journal says what the client did, and each registered ClientProperty judges it:
 
-    returns_every_sample     SUCCESS gives exactly `samples` PNG images
+    returns_every_sample     SUCCESS gives exactly `samples` PNG images (or, when a
+                             download failed and the client gave up on it, an error)
     surfaces_failure         FAILURE raises an error carrying the server's message
+    surfaces_lost_submit     a submit whose answer was lost raises an error
     honours_retry_after      no request before Retry-After has passed
     respects_poll_floor      polls of one job at least `poll_floor` seconds apart
     gives_up_at_deadline     a job that never ends: an error by `deadline`, no images
-    submits_once             never a second submit after one was accepted (a double charge)
+    submits_once             never a second submit after one made a job (a double charge),
+                             even when that submit's answer was lost
     finishes                 at most `max_requests` requests and 3 x `deadline` of time
 
-Any violation raises ClientContractViolation, with the flow described and as JSON to
-replay (``Flow.from_json``).
+Any violation raises ClientContractViolation, with the flow described, the exchanges
+(runs of like ones collapsed) and the flow as JSON to replay (``Flow.from_json``).
 """
 
 from __future__ import annotations
@@ -102,20 +105,26 @@ def client_property(
     return register
 
 
-def _api(run: FlowRun) -> list[dict[str, Any]]:
-    return [e for e in run.exchanges if e["path"].startswith("/sdxl/")]
+def _gave_up_on_a_download(run: FlowRun) -> bool:
+    """Whether the last request for some image URL failed: an error then surfaces it."""
+    last: dict[str, dict[str, Any]] = {}
+    for entry in run.exchanges:
+        if entry["path"].startswith("/images/"):
+            last[entry["path"]] = entry
+    return any(e.get("dropped") or e["status"] != 200 for e in last.values())
 
 
-@client_property("finishes", "ends within max_requests requests and 3 x deadline")
-def _finishes(run: FlowRun) -> str | None:
-    return run.stopped
-
-
-@client_property("returns_every_sample", "SUCCESS gives exactly `samples` PNG images")
+@client_property(
+    "returns_every_sample",
+    "SUCCESS gives exactly `samples` PNG images (an error only after a download failed)",
+)
 def _returns_every_sample(run: FlowRun) -> str | None:
-    if run.flow.stuck or run.flow.outcome != "success" or run.stopped:
+    flow = run.flow
+    if flow.stuck or flow.outcome != "success" or flow.submit_lost or run.stopped:
         return None
     if run.error is not None:
+        if _gave_up_on_a_download(run):
+            return None  # a failed download, surfaced
         return f"raised {run.error!r} on a flow that succeeds"
     if run.images is None or len(run.images) != run.flow.samples:
         got = "nothing" if run.images is None else f"{len(run.images)} image(s)"
@@ -127,7 +136,7 @@ def _returns_every_sample(run: FlowRun) -> str | None:
 
 @client_property("surfaces_failure", "FAILURE raises an error carrying the server's message")
 def _surfaces_failure(run: FlowRun) -> str | None:
-    if run.flow.stuck or run.flow.outcome != "failure" or run.stopped:
+    if run.flow.stuck or run.flow.outcome != "failure" or run.flow.submit_lost or run.stopped:
         return None
     if run.error is None:
         return f"returned {run.images!r} on a flow that ends in FAILURE"
@@ -136,10 +145,23 @@ def _surfaces_failure(run: FlowRun) -> str | None:
     return None
 
 
+@client_property("surfaces_lost_submit", "a submit whose answer was lost raises an error")
+def _surfaces_lost_submit(run: FlowRun) -> str | None:
+    if not run.flow.submit_lost or run.stopped or run.error is not None:
+        return None
+    return (
+        f"returned {_shown(run.images)} though the submit's answer was lost "
+        "(the job may exist: say so, do not guess)"
+    )
+
+
+def _shown(images: list[bytes] | None) -> str:
+    return "nothing" if images is None else f"{len(images)} image(s)"
+
+
 @client_property("honours_retry_after", "no request before Retry-After has passed")
 def _honours_retry_after(run: FlowRun) -> str | None:
-    api = _api(run)
-    for before, after in pairwise(api):
+    for before, after in pairwise(run.exchanges):  # submits, polls and downloads
         wait = before["response_headers"].get("retry-after")
         if wait is not None and after["at"] - before["at"] < float(wait) - _EPSILON:
             return (
@@ -161,7 +183,14 @@ def _respects_poll_floor(run: FlowRun) -> str | None:
 
 @client_property("gives_up_at_deadline", "a job that never ends: an error by the deadline")
 def _gives_up_at_deadline(run: FlowRun) -> str | None:
-    if not run.flow.stuck or run.stopped:
+    if not run.flow.stuck or run.flow.submit_lost:
+        return None
+    if run.stopped:  # the harness stopped it: the exchanges still say why
+        if run.elapsed > run.deadline + run.poll_floor + _EPSILON:
+            return (
+                f"kept going {run.elapsed:g} s, past its {run.deadline:g} s deadline, until "
+                "the harness stopped it (is ctx.deadline passed to the client?)"
+            )
         return None
     if run.error is None:
         return f"returned {run.images!r} for a job that never ended"
@@ -170,16 +199,29 @@ def _gives_up_at_deadline(run: FlowRun) -> str | None:
     return None
 
 
-@client_property("submits_once", "never a second submit after one was accepted")
+@client_property("submits_once", "never a second submit after one made a job")
 def _submits_once(run: FlowRun) -> str | None:
-    accepted = False
+    made: dict[str, Any] | None = None
     for entry in run.exchanges:
         if entry["method"] != "POST":
             continue
-        if accepted:
+        if made is not None:
+            if made.get("dropped") or made["status"] not in (200, 202):
+                answer = "was lost" if made.get("dropped") else f"was a {made['status']}"
+                return (
+                    f"submitted again after a submit whose answer {answer} had made job "
+                    f"{made['job_id']}: the job would be paid twice"
+                )
             return "submitted again after a submit was accepted: the job would be paid twice"
-        accepted = entry["status"] in (200, 202)
+        # A job made (the journal names it) counts even when its answer never arrived.
+        if entry.get("job_id") is not None or entry["status"] in (200, 202):
+            made = entry
     return None
+
+
+@client_property("finishes", "ends within max_requests requests and 3 x deadline")
+def _finishes(run: FlowRun) -> str | None:
+    return run.stopped
 
 
 def _harness(flow: Flow) -> MockHarness:
@@ -196,11 +238,7 @@ def _judge(run: FlowRun, harness: MockHarness, properties: list[str] | None) -> 
         if (problem := PROPERTIES[name].check(run)) is not None:
             problems.append(f"{name}: {problem}")
     if problems:
-        trail = "\n".join(
-            f"  {e['at'] - run.exchanges[0]['at']:8.2f}s {e['method']} {e['path']} -> "
-            f"{'dropped' if e.get('dropped') else e['status']}"
-            for e in run.exchanges
-        )
+        trail = "\n".join(exchange_lines(run.exchanges))
         raise ClientContractViolation(
             "the client broke the contract:\n  "
             + "\n  ".join(problems)
@@ -208,6 +246,44 @@ def _judge(run: FlowRun, harness: MockHarness, properties: list[str] | None) -> 
             + f"\nreplay: Flow.from_json({run.flow.to_json()!r})"
         )
     return run
+
+
+def _outcome(entry: dict[str, Any]) -> str:
+    """An answer in a few words: 200 PENDING, 429, dropped (with the fault that did it)."""
+    if entry.get("dropped"):
+        said = "dropped"
+    else:
+        said = str(entry["status"])
+        answer = entry.get("response_json")
+        if isinstance(answer, dict) and isinstance(answer.get("status"), str):
+            said += f" {answer['status']}"
+    fault = entry.get("fault")
+    return said + (f" [{fault}]" if fault else "")
+
+
+def exchange_lines(exchanges: list[dict[str, Any]]) -> list[str]:
+    """The exchanges as lines of a report: each run of like ones (same request, same
+    answer) in one line, ``GET /status/x -> 200 PENDING x 200 (to 199.00s)``."""
+    if not exchanges:
+        return []
+    start = exchanges[0]["at"]
+    runs: list[tuple[dict[str, Any], dict[str, Any], int]] = []
+    for entry in exchanges:
+        key = (entry["method"], entry["path"], _outcome(entry))
+        if runs:
+            first, _, count = runs[-1]
+            if (first["method"], first["path"], _outcome(first)) == key:
+                runs[-1] = (first, entry, count + 1)
+                continue
+        runs.append((entry, entry, 1))
+    lines = []
+    for first, last, count in runs:
+        line = f"  {first['at'] - start:8.2f}s {first['method']} {first['path']} -> "
+        line += _outcome(first)
+        if count > 1:
+            line += f" x {count} (to {last['at'] - start:.2f}s)"
+        lines.append(line)
+    return lines
 
 
 def check_client(

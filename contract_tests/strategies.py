@@ -18,12 +18,16 @@ from hypothesis import strategies as st
 
 from contract_tests.flows import Flow
 from mock_server import contract
-from mock_server.scenarios import FAULT_KINDS, SOCKET_FAULT_KINDS, Fault
+from mock_server.scenarios import FAULT_KINDS, REFUSING_FAULT_KINDS, SOCKET_FAULT_KINDS, Fault
 
 FLOW_FAULT_KINDS = tuple(k for k in FAULT_KINDS if k not in SOCKET_FAULT_KINDS and k != "dribble")
-"""The fault kinds a flow draws. Flows play in process, where every socket-level fault
-(reset, empty, malformed-chunk, garbage) reaches the client as the dropped connection
-``drop`` gives, and ``dribble`` as the slow answer ``delay`` gives: these cover them."""
+"""The fault kinds a flow draws on status requests and downloads. Flows play in process,
+where every socket-level fault (reset, empty, malformed-chunk, garbage) reaches the client
+as the dropped connection ``drop`` gives, and ``dribble`` as the slow answer ``delay``
+gives: these cover them."""
+FLOW_SUBMIT_FAULT_KINDS = tuple(k for k in FLOW_FAULT_KINDS if k not in REFUSING_FAULT_KINDS)
+"""The fault kinds a flow draws on its accepted submit: after the job exists, its answer
+lost (drop), a 500, or late. (A refused submit is a ``submit_refusals`` entry.)"""
 
 _SCHEMA = contract.request_schema()
 _PROPS: dict[str, Any] = _SCHEMA["properties"]
@@ -267,14 +271,18 @@ def server_flows(
     max_faults: int = 3,
     max_retry_after: int = 5,
     stuck: bool = True,
+    submit_faults: bool = True,
+    max_download_faults: int = 2,
 ) -> Flow:
     """What a contract-true server may answer one generation.
 
-    Refused submits (429/503 with Retry-After), PENDING k times, transient faults on
-    status requests (429, 503, 500, a dropped connection, a slow answer), unknown extra
-    fields, download URLs that expire 30 s after SUCCESS, then SUCCESS with one URL per
-    sample or FAILURE with a message; or, with
-    ``stuck``, PENDING forever. Shrinks toward the plainest flow.
+    Refused submits (429/503 with Retry-After); with ``submit_faults``, an accepted
+    submit whose answer is lost (a dropped connection, a 500: the job exists all the
+    same) or late; PENDING k times, transient faults on status requests (429, 503, 500,
+    a dropped connection, a slow answer), unknown extra fields, download URLs that expire
+    30 s after SUCCESS, then SUCCESS with one URL per sample, up to
+    ``max_download_faults`` of the downloads faulted the same ways, or FAILURE with a
+    message; or, with ``stuck``, PENDING forever. Shrinks toward the plainest flow.
     """
     retry_after = st.integers(0, max_retry_after)
     refusals = draw(
@@ -297,15 +305,41 @@ def server_flows(
         if n_faults
         else []
     )
+    seconds = st.sampled_from([0.5, 5.0, 20.0])
     faults = tuple(
         Fault(
             at_request=at,
             kind=draw(st.sampled_from(FLOW_FAULT_KINDS)),
             retry_after=draw(retry_after),
-            seconds=draw(st.sampled_from([0.5, 5.0, 20.0])),
+            seconds=draw(seconds),
         )
         for at in sorted(positions)
     )
+    if submit_faults:
+        kind = draw(st.sampled_from([None, *FLOW_SUBMIT_FAULT_KINDS]))
+        if kind is not None:
+            faults = (Fault(1, kind, seconds=draw(seconds), on="submit"), *faults)
+    samples = draw(_integers("samples"))
+    n_downloads = draw(st.integers(0, max_download_faults)) if ending == "success" else 0
+    if n_downloads:
+        downloads = draw(
+            st.lists(
+                st.integers(1, samples + n_downloads),
+                min_size=n_downloads,
+                max_size=n_downloads,
+                unique=True,
+            )
+        )
+        faults += tuple(
+            Fault(
+                at_request=at,
+                kind=draw(st.sampled_from(FLOW_FAULT_KINDS)),
+                retry_after=draw(retry_after),
+                seconds=draw(seconds),
+                on="download",
+            )
+            for at in sorted(downloads)
+        )
     return Flow(
         submit_refusals=tuple(refusals),
         pending_polls=None if ending == "stuck" else pending,
@@ -320,7 +354,7 @@ def server_flows(
                 ]
             )
         ),
-        samples=draw(_integers("samples")),
+        samples=samples,
         extra_fields=draw(st.booleans()),
         url_ttl=draw(st.sampled_from([None, 30.0])),
         request={"prompt": "a lighthouse at dusk", "width": 64, "height": 64},

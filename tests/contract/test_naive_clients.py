@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, find, settings
+from hypothesis import strategies as st
 
 from contract_tests.flows import Flow
 from contract_tests.properties import ClientContractViolation, FlowContext, check_client
@@ -116,7 +117,78 @@ def reposts_on_poll_error(ctx: FlowContext) -> list[bytes]:
     raise TimeoutError("deadline")
 
 
-def minimal_violation(client: Callable[[FlowContext], list[bytes]]) -> tuple[Flow, str]:
+def resubmits_when_the_submit_fails(ctx: FlowContext) -> list[bytes]:
+    """Careful about polls, but sends the submit again when its answer is lost or a 5xx:
+    the first submit may have made a job, so this one pays twice."""
+    headers = {"API-Key": ctx.api_key}
+    deadline = ctx.monotonic() + ctx.deadline
+    while True:
+        try:
+            submitted = ctx.http.post(SUBMIT, json=ctx.request, headers=headers)
+        except httpx.TransportError:
+            ctx.sleep(ctx.poll_floor)
+            continue  # the bug
+        if submitted.status_code in (429, 500, 503):  # the bug: 500 came after the job
+            ctx.sleep(float(submitted.headers.get("retry-after", 1)))
+            continue
+        break
+    body = submitted.json()
+    while body["status"] == "PENDING":
+        if ctx.monotonic() > deadline:
+            raise TimeoutError("deadline")
+        ctx.sleep(ctx.poll_floor)
+        try:
+            polled = ctx.http.get(_poll_path(body["id"]), headers=headers)
+        except httpx.TransportError:
+            continue
+        if polled.status_code == 200:
+            body = polled.json()
+        else:
+            ctx.sleep(float(polled.headers.get("retry-after", 1)))
+    if body["status"] == "FAILURE":
+        raise RuntimeError(body["error"])
+    return _download(ctx, body)
+
+
+def trusts_every_download(ctx: FlowContext) -> list[bytes]:
+    """Careful about submits and polls, but keeps whatever a download answered (a 503's
+    error body as the image) and lets a dropped download end it uncaught."""
+    headers = {"API-Key": ctx.api_key}
+    deadline = ctx.monotonic() + ctx.deadline
+    try:
+        submitted = ctx.http.post(SUBMIT, json=ctx.request, headers=headers)
+    except httpx.TransportError as exc:
+        raise RuntimeError("the submit's answer was lost") from exc
+    while submitted.status_code in (429, 503):
+        ctx.sleep(float(submitted.headers.get("retry-after", 1)))
+        submitted = ctx.http.post(SUBMIT, json=ctx.request, headers=headers)
+    body = submitted.json()
+    if submitted.status_code >= 400:
+        raise RuntimeError(body["error"])
+    while body["status"] == "PENDING":
+        if ctx.monotonic() > deadline:
+            raise TimeoutError("deadline")
+        ctx.sleep(ctx.poll_floor)
+        try:
+            polled = ctx.http.get(_poll_path(body["id"]), headers=headers)
+        except httpx.TransportError:
+            continue
+        if polled.status_code == 200:
+            body = polled.json()
+        else:
+            ctx.sleep(float(polled.headers.get("retry-after", 1)))
+    if body["status"] == "FAILURE":
+        raise RuntimeError(body["error"])
+    return _download(ctx, body)
+
+
+POLL_FLOWS = server_flows(submit_faults=False, max_download_faults=0)
+"""The flows of the clients whose bugs are in submit retries and polling."""
+
+
+def minimal_violation(
+    client: Callable[[FlowContext], list[bytes]], flows: st.SearchStrategy[Flow] = POLL_FLOWS
+) -> tuple[Flow, str]:
     def violates(flow: Flow) -> bool:
         try:
             check_client(flow, client, poll_floor=1.0, deadline=60.0)
@@ -125,7 +197,7 @@ def minimal_violation(client: Callable[[FlowContext], list[bytes]]) -> tuple[Flo
         return False
 
     flow = find(
-        server_flows(),
+        flows,
         violates,
         settings=settings(
             max_examples=3000, deadline=None, database=None, suppress_health_check=list(HealthCheck)
@@ -170,3 +242,21 @@ def test_repost_on_poll_error_is_caught_as_a_double_charge() -> None:
     assert "replay: Flow.from_json(" in message
     replayed = Flow.from_json(message.split("replay: Flow.from_json(")[1].rstrip(")")[1:-1])
     assert replayed == flow
+
+
+def test_resubmit_after_a_lost_submit_answer_is_caught_as_a_double_charge() -> None:
+    flow, message = minimal_violation(resubmits_when_the_submit_fails, server_flows())
+    assert "submits_once: submitted again after a submit whose answer" in message
+    assert "had made job" in message
+    (fault,) = flow.faults
+    assert (fault.on, fault.kind) in {("submit", "drop"), ("submit", "server-error")}
+    assert flow.submit_refusals == ()
+    assert "submit accepted, then" in message  # the flow in words names the lost answer
+
+
+def test_a_download_taken_whatever_it_answered_is_caught() -> None:
+    flow, message = minimal_violation(trusts_every_download, server_flows())
+    assert "returns_every_sample" in message
+    (fault,) = flow.faults
+    assert fault.on == "download"
+    assert "download request" in message
