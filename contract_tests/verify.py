@@ -50,10 +50,12 @@ class CheckResult:
     seconds: float = 0.0
     figures: str = ""
     """What was measured, for the report (empty when there is nothing to show)."""
+    skipped: str = ""
+    """Why the check did not run (empty when it ran): a check not run is never ok."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.skipped
 
 
 class _Session:
@@ -66,11 +68,15 @@ class _Session:
         self.exchanges: list[dict[str, Any]] = []
         self.departures: list[str] = []
         self.check = ""  # the check now running, stamped on each exchange
+        self.refused: int | None = None
+        """The status (401) of the first answer that refused our key; None while none has."""
 
     def call(self, method: str, url: str, *, key: str | None, **kwargs: Any) -> httpx.Response:
         headers = {"API-Key": key} if key is not None else {}
         target = url if url.startswith("http") else self.base_url + url
         response = self.http.request(method, target, headers=headers, **kwargs)
+        if key is not None and key == self.api_key and response.status_code == 401:
+            self.refused = self.refused or response.status_code
         is_json = response.headers.get("content-type", "").startswith("application/json")
         self.exchanges.append({
             "check": self.check, "method": method, "url": target,
@@ -96,16 +102,40 @@ class _Session:
         return body if isinstance(body, dict) else {}
 
 
+KEY_REFUSED = "not run: the server refused the API key"
+
+
+class _NotRun(Exception):
+    """Raised by a check that cannot run; its message says why."""
+
+
 def _check(
-    session: _Session, results: list[CheckResult], name: str, run: Callable[[], list[str]]
+    session: _Session,
+    results: list[CheckResult],
+    name: str,
+    run: Callable[[], list[str]],
+    *,
+    needs_key: bool = True,
 ) -> None:
+    """Run one check. One that needs an accepted key is not run once the key was refused,
+    and one that met the refusal is reported not run, never passed nor failed."""
     session.check = name
+    if needs_key and session.refused:
+        results.append(CheckResult(name, skipped=KEY_REFUSED))
+        return
     started = time.monotonic()
     try:
         problems = run()
+    except _NotRun as exc:
+        results.append(CheckResult(name, seconds=time.monotonic() - started, skipped=str(exc)))
+        return
     except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
         problems = [f"{type(exc).__name__}: {exc}"]
-    results.append(CheckResult(name, problems, time.monotonic() - started))
+    seconds = time.monotonic() - started
+    if needs_key and session.refused:
+        results.append(CheckResult(name, seconds=seconds, skipped=KEY_REFUSED))
+    else:
+        results.append(CheckResult(name, problems, seconds))
 
 
 def _wait(response: httpx.Response, default: float) -> float:
@@ -195,8 +225,8 @@ def flow_checks(
         return problems
 
     def isolation() -> list[str]:
-        if "id" not in job:
-            return ["no job to read (the generation check made none)"]
+        if not job.get("id"):
+            raise _NotRun("not run: the generation check made no job to read")
         response = session.call("GET", f"{SUBMIT}/status/{job['id']}", key=OTHER_KEY)
         session.expect(response, "Failure", "status with another key")
         if response.status_code not in (401, 403, 404):
@@ -210,7 +240,8 @@ def flow_checks(
         session.expect(response, "Failure", "status of an unknown id")
         return [] if response.status_code == 404 else [f"answered {response.status_code}, not 404"]
 
-    _check(session, results, "submit without API-Key is refused (401)", missing_key)
+    without_key = "submit without API-Key is refused (401)"
+    _check(session, results, without_key, missing_key, needs_key=False)
     _check(session, results, "an invalid request is refused (400)", invalid_request)
     _check(session, results, GENERATION, generation)
     _check(session, results, "another key cannot read the job", isolation)
@@ -239,18 +270,37 @@ def schemathesis_missing() -> str | None:
 
 
 def run_schemathesis(
-    base_url: str, api_key: str, *, max_examples: int, seed: int | None, junit: Path
+    base_url: str,
+    api_key: str,
+    *,
+    max_examples: int,
+    seed: int | None,
+    junit: Path | None = None,
+    junit_shown: Path | None = None,
 ) -> int:
-    """schemathesis over the bundled contract: all checks, all modes, stateful links."""
+    """schemathesis over the bundled contract: all checks, all modes, stateful links.
+
+    ``junit``: where schemathesis writes its JUnit XML (none without it); ``junit_shown``:
+    the file its report ends up in (verify merges it into its own), named in its place.
+    Crash records are off: their ``st replay`` would need the contract's temporary copy,
+    gone once this returns, so schemathesis suggests none (its curl lines reproduce a
+    failure).
+    """
     with tempfile.TemporaryDirectory() as scratch:
         document = Path(scratch) / "openapi.json"
         document.write_text(json.dumps(contract.openapi()))
+        config = Path(scratch) / "schemathesis.toml"
+        config.write_text("[cache]\nenabled = false\n")
         command = [
-            *SCHEMATHESIS, "run", str(document), "--url", base_url, "-H", f"API-Key: {api_key}",
-            "--checks", "all", "--max-examples", str(max_examples), "--report", "junit",
-            "--report-junit-path", str(junit), "--output-sanitize", "true",
+            *SCHEMATHESIS, "--config-file", str(config), "run", str(document), "--url", base_url,
+            "-H", f"API-Key: {api_key}", "--checks", "all", "--max-examples", str(max_examples),
+            "--output-sanitize", "true",
         ]  # fmt: skip
-        code, output = _run_echoed(command + (["--seed", str(seed)] if seed is not None else []))
+        if junit is not None:
+            command += ["--report", "junit", "--report-junit-path", str(junit)]
+        shown = {str(junit): str(junit_shown)} if junit and junit_shown else {}
+        seeded = ["--seed", str(seed)] if seed is not None else []
+        code, output = _run_echoed(command + seeded, shown)
         if code != 0 and _SCHEMATHESIS_STUCK in output and "Failures:" not in output:
             again = None if seed is None else seed + 1
             print(
@@ -259,7 +309,8 @@ def run_schemathesis(
                 f"Once more, with seed {again if again is not None else '(new)'}:",
                 flush=True,
             )
-            code, _ = _run_echoed(command + (["--seed", str(again)] if again is not None else []))
+            reseeded = ["--seed", str(again)] if again is not None else []
+            code, _ = _run_echoed(command + reseeded, shown)
         return code
 
 
@@ -270,14 +321,17 @@ operation has answered, though with another status than the link's (here a submi
 where the 200 links wait for a 200)."""
 
 
-def _run_echoed(command: list[str]) -> tuple[int, str]:
-    """Run ``command``, its output echoed as it comes and also returned."""
+def _run_echoed(command: list[str], shown: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``command``, its output echoed as it comes (each key of ``shown`` written as its
+    value) and also returned."""
     lines: list[str] = []
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
     ) as process:
         assert process.stdout is not None
         for line in process.stdout:
+            for text, instead in (shown or {}).items():
+                line = line.replace(text, instead)
             sys.stdout.write(line)
             lines.append(line)
         sys.stdout.flush()
@@ -294,7 +348,8 @@ def write_junit(
         "testsuite",
         name=suite_name,
         tests=str(len(results)),
-        failures=str(sum(not r.ok for r in results)),
+        failures=str(sum(bool(r.problems) for r in results)),
+        skipped=str(sum(bool(r.skipped) for r in results)),
     )
     for result in results:
         case = ET.SubElement(
@@ -302,7 +357,9 @@ def write_junit(
         )
         if result.figures:
             ET.SubElement(case, "system-out").text = result.figures
-        if not result.ok:
+        if result.skipped:
+            ET.SubElement(case, "skipped", message=result.skipped)
+        elif result.problems:
             ET.SubElement(case, "failure", message=result.problems[0]).text = "\n".join(
                 result.problems
             )
@@ -361,12 +418,18 @@ def verify(
     poll_interval: float = 2.0,
     deadline: float = 300.0,
     request: dict[str, Any] | None = None,
+    junit_shown: Path | None = None,
 ) -> int:
     """Check the server at ``base_url``; print a summary; 0 when it keeps the contract, 1
-    when it does not, 2 when nothing answers there.
+    when it does not, 2 when it could not be checked: nothing answers there, the server
+    refused the API key (checks that need one are then reported not run, and schemathesis
+    does not run), or schemathesis is not installed.
 
     ``request``: the flow's generation (default ``FLOW_REQUEST``; see ``flow_request``).
+    ``junit_shown``: where the user finds the JUnit XML, when a caller merges ``junit_xml``
+    into a file of its own (default ``junit_xml``); the output names it.
     """
+    junit_shown = junit_shown or junit_xml
     if fuzz and (missing := schemathesis_missing()):
         print(f"ipmock verify: {missing}", file=sys.stderr)
         return 2
@@ -378,27 +441,42 @@ def verify(
         print(f"ipmock verify: nothing answers at {base_url}: {exc!r}", file=sys.stderr)
         return 2
     results = flow_checks(session, poll_interval=poll_interval, deadline=deadline, request=request)
+    if session.refused:
+        print(
+            f"ipmock verify: the server refused the API key (HTTP {session.refused}); the "
+            "checks that need an accepted key did not run, nor schemathesis. Give a key it "
+            "accepts with --api-key (a mock started with --api-key KEY accepts KEY)."
+        )
+        fuzz = False
     for result in results:
-        print(f"  {'ok  ' if result.ok else 'FAIL'} {result.name}")
+        mark = "ok  " if result.ok else "skip" if result.skipped else "FAIL"
+        print(f"  {mark} {result.name}" + (f" ({result.skipped})" if result.skipped else ""))
         for problem in result.problems:
             print(f"         {problem}")
     fuzz_code = 0
     with tempfile.TemporaryDirectory() as scratch:
-        theirs = Path(scratch) / "schemathesis.xml"
+        theirs = Path(scratch) / "schemathesis.xml" if junit_xml is not None else None
         if fuzz:
             print("\nschemathesis over the contract (all checks, positive and negative, stateful):")
             sys.stdout.flush()
             fuzz_code = run_schemathesis(
-                base_url, api_key, max_examples=max_examples, seed=seed, junit=theirs
-            )
+                base_url, api_key, max_examples=max_examples, seed=seed, junit=theirs,
+                junit_shown=junit_shown,
+            )  # fmt: skip
         if junit_xml is not None:
-            write_junit(junit_xml, "ipmock verify: flow", results, then=theirs if fuzz else None)
+            write_junit(junit_xml, "ipmock verify: flow", results, then=theirs)
+            parts = "the flow checks and schemathesis" if fuzz else "the flow checks"
+            print(f"\nJUnit XML ({parts}): {junit_shown}")
     if record is not None:
         _record(session, record)
         print(f"\nrecorded {len(session.exchanges)} exchanges in {record}")
-    failed = [r for r in results if not r.ok]
+    failed = [r for r in results if r.problems]
+    skipped = [r for r in results if r.skipped]
     print(
-        f"\nflow checks: {len(results) - len(failed)} passed, {len(failed)} failed"
+        f"\nflow checks: {len(results) - len(failed) - len(skipped)} passed, {len(failed)} failed"
+        + (f", {len(skipped)} not run" if skipped else "")
         + ("" if not fuzz else f"; schemathesis: {'passed' if fuzz_code == 0 else 'FAILED'}")
     )
-    return 1 if failed or fuzz_code else 0
+    if session.refused:
+        return 2
+    return 1 if failed or skipped or fuzz_code else 0

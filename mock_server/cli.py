@@ -291,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         default="ipmock-verify",
         metavar="KEY",
-        help="API key to use (default: ipmock-verify, which the mock accepts)",
+        help="the API key to send (default ipmock-verify, which only a mock started without "
+        "--api-key accepts: give the key the server accepts; a refused key is said first and "
+        "exits 2)",
     )
     verify.add_argument("--junit-xml", type=Path, metavar="PATH", help="write JUnit XML here")
     verify.add_argument(
@@ -330,9 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument(
         "--size",
         choices=["tiny", "full"],
-        default="full",
-        help="random weights: full (default) has SDXL's real sizes, for a GPU (heavy on a "
-        "CPU: 14 GB of weights, slow images); tiny takes seconds on any machine",
+        help="random weights: full has SDXL's real sizes, for a GPU (14 GB of weights); tiny "
+        "takes seconds on any machine (default: full where CUDA is available, else tiny)",
     )
     conform.add_argument("--model-dir", type=Path, metavar="DIR", help="your SDXL folder instead")
     conform.add_argument(
@@ -824,6 +825,15 @@ def _output_folder(flag: str, path: Path | None) -> None:
         raise UsageError(f"{flag} {path}: cannot make this folder ({exc.strerror})") from None
 
 
+def _cuda_available() -> bool:
+    """Whether torch (the gpu extra) is installed and sees a CUDA device."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     command, args = parse(argv)
     if args.command is None:
@@ -869,6 +879,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             fuzz=not args.no_fuzz,
             poll_interval=args.poll_interval,
         )
+    if args.size is None:
+        args.size = "full" if _cuda_available() else "tiny"
+        print(f"ipmock conformance: --size {args.size} (CUDA is "
+              f"{'' if args.size == 'full' else 'not '}available here)", flush=True)  # fmt: skip
     return conformance(
         Options(
             size=args.size,

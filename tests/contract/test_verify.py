@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -19,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from contract_tests.server import running_server
-from contract_tests.verify import verify
+from contract_tests.verify import GENERATION, verify
 from mock_server.config import load_book
 
 
@@ -208,3 +210,71 @@ def test_a_missing_dependency_is_said_in_one_line(command: str) -> None:
     [line] = done.stderr.splitlines()
     assert f"ipmock {command}: the Python package {blocked!r} is missing" in line
     assert "Traceback" not in done.stdout
+
+
+def test_a_refused_key_is_said_first_and_no_check_passes_unrun(tmp_path: Path) -> None:
+    record = tmp_path / "recorded"
+    with running_server("--api-key", "sk-verify") as url:
+        done = subprocess.run(
+            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url,
+             "--api-key", "sk-wrong", "--record", str(record), "--poll-interval", "0.05"],
+            capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].startswith("ipmock verify: the server refused the API key (HTTP 401)")
+    assert "  ok   submit without API-Key is refused (401)" in lines  # it needs no key
+    unrun = ["an invalid request is refused (400)", GENERATION,
+             "another key cannot read the job", "an unknown id is not found (404)"]  # fmt: skip
+    for name in unrun:
+        assert f"  skip {name} (not run: the server refused the API key)" in lines
+    assert "schemathesis over the contract" not in done.stdout
+    assert "flow checks: 2 passed, 0 failed, 4 not run" in done.stdout
+    urls = [json.loads(line)["url"] for line in (record / "exchanges.jsonl").open()]
+    assert not [u for u in urls if "/status/" in u]  # never /status/None
+
+
+def test_schemathesis_findings_point_at_files_that_exist(tmp_path: Path) -> None:
+    junit = tmp_path / "reports" / "verify.xml"
+    with running_server() as url:  # takes any key: schemathesis's auth checks fail
+        done = subprocess.run(
+            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url,
+             "--api-key", "k", "--junit-xml", str(junit), "--max-examples", "2", "--seed", "1",
+             "--poll-interval", "0.05"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Reproduce with:" in done.stdout  # its curl lines, which work
+    assert "st replay" not in done.stdout  # its crash records would need a deleted file
+    assert not (tmp_path / ".schemathesis").exists()
+    assert f"JUnit: {junit}" in done.stdout  # schemathesis's report, merged into ours
+    assert f"JUnit XML (the flow checks and schemathesis): {junit}" in done.stdout
+    assert "schemathesis.xml" not in done.stdout
+    failures = ET.parse(junit).getroot().findall(".//failure")
+    assert failures and all("ST401" in (f.get("message", "") + (f.text or "")) for f in failures)
+
+
+@pytest.mark.parametrize(("cuda", "size"), [(False, "tiny"), (True, "full")])
+def test_conformance_defaults_to_tiny_without_cuda(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cuda: bool, size: str
+) -> None:
+    from mock_server import cli
+
+    seen: list[Any] = []
+    monkeypatch.setattr(cli, "_cuda_available", lambda: cuda)
+    monkeypatch.setattr("contract_tests.conformance.conformance", lambda o: seen.append(o) or 0)
+    assert cli.main(["conformance"]) == 0
+    assert seen[0].size == size
+    assert f"ipmock conformance: --size {size}" in capsys.readouterr().out
+    assert cli.main(["conformance", "--size", "full"]) == 0  # a given size is kept
+    assert seen[1].size == "full"
+
+
+def test_verify_help_does_not_promise_the_key_is_accepted() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mock_server.cli", "verify", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    text = " ".join(done.stdout.split())
+    assert "which only a mock started without --api-key accepts" in text
+    assert "which the mock accepts" not in text
