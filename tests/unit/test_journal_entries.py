@@ -15,9 +15,9 @@ SUBMIT = "/sdxl/text2image/v1"
 
 
 def _entry(body: bytes, content_type: str = "application/json") -> dict[str, Any]:
-    scope = {"method": "POST", "path": SUBMIT, "headers": [(b"content-type", content_type.encode())]}
-    answer_headers = [(b"content-type", content_type.encode())]
-    return Exchange.of(scope, body, 200, answer_headers, body, at=0.0, duration_s=0.0).to_json()
+    headers = [(b"content-type", content_type.encode())]
+    scope = {"method": "POST", "path": SUBMIT, "headers": headers}
+    return Exchange.of(scope, body, 200, headers, body, at=0.0, duration_s=0.0).to_json()
 
 
 @pytest.mark.parametrize(
