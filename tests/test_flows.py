@@ -19,6 +19,7 @@ def store_url(both_stores: str) -> str:
     """Each test here runs against the memory store and against Redis."""
     return both_stores
 
+
 SUBMIT = "/sdxl/text2image/v1"
 BODY = {"prompt": PROMPT, "samples": 2, "width": 512, "height": 512}
 
@@ -339,6 +340,86 @@ async def test_scenario_url_ttl(client: httpx.AsyncClient, clock: Clock) -> None
     assert (await client.get(url)).status_code == 200
     clock.advance(5)
     assert (await client.get(url)).status_code == 410
+
+
+async def test_a_submit_fault_comes_after_the_job_exists(client: httpx.AsyncClient) -> None:
+    from mock_server.faults import ConnectionDropped
+
+    faults = [{"at_request": 1, "kind": "drop", "on": "submit"}]
+    await client.post("/__mock/queue", json={"scenarios": [{"faults": faults}]})
+    with pytest.raises(ConnectionDropped):  # a plain ASGITransport passes the drop on
+        await client.post(SUBMIT, json=BODY)
+    (entry,) = (await client.get("/__mock/journal")).json()["entries"]
+    assert (entry["fault"], entry["dropped"], entry["scenario"]) == ("drop", True, "inline")
+    jobs = (await client.get("/__mock/jobs")).json()["jobs"]
+    assert [j["id"] for j in jobs] == [entry["job_id"]]  # made, though the client never knew
+    done = await client.get(status_url(entry["job_id"]))
+    assert (done.status_code, done.json()["status"]) == (200, "SUCCESS")
+
+
+async def test_a_500_submit_fault_has_made_the_job_a_refusing_one_has_not(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    scenarios = [
+        {"faults": [{"at_request": 1, "kind": "server-error", "on": "submit"}]},
+        {"faults": [{"at_request": 1, "kind": "busy", "on": "submit", "retry_after": 6}]},
+        {"faults": [{"at_request": 1, "kind": "delay", "on": "submit", "seconds": 4}]},
+    ]
+    await client.post("/__mock/queue", json={"scenarios": scenarios})
+    failed = await client.post(SUBMIT, json=BODY)
+    assert (failed.status_code, failed.json()["code"]) == (500, "server_error")
+    busy = await client.post(SUBMIT, json=BODY)
+    assert (busy.status_code, busy.headers["retry-after"]) == (503, "6")
+    before = clock.now()
+    late = await client.post(SUBMIT, json=BODY)
+    assert (late.status_code, late.json()["status"]) == (200, "SUCCESS")
+    assert clock.now() - before == pytest.approx(4)
+    entries = (await client.get("/__mock/journal")).json()["entries"]
+    made = [e["job_id"] for e in entries]
+    assert made[0] is not None and made[1] is None and made[2] == late.json()["id"]
+    jobs = (await client.get("/__mock/jobs")).json()["jobs"]
+    assert sorted(j["id"] for j in jobs) == sorted([made[0], made[2]])
+
+
+async def test_download_faults_count_every_url_of_the_job(
+    client: httpx.AsyncClient, clock: Clock
+) -> None:
+    scenario = {
+        "url_ttl": 60,
+        "faults": [
+            {"at_request": 1, "kind": "rate-limited", "on": "download", "retry_after": 2},
+            {"at_request": 3, "kind": "delay", "on": "download", "seconds": 9},
+            {"at_request": 1, "kind": "server-error"},  # a poll fault: downloads unaffected
+        ],
+    }
+    await client.post("/__mock/queue", json={"scenarios": [scenario]})
+    first, second = (await client.post(SUBMIT, json=BODY)).json()["download_urls"]
+    limited = await client.get(second)
+    assert (limited.status_code, limited.headers["retry-after"]) == (429, "2")
+    assert (await client.get(first)).status_code == 200
+    before = clock.now()
+    late = await client.get(second)  # the job's third download
+    assert (late.status_code, late.headers["content-type"]) == (200, "image/png")
+    assert clock.now() - before == pytest.approx(9)
+    assert (await client.get(second)).status_code == 200
+    clock.advance(60)
+    assert (await client.get(first)).status_code == 410  # expired: the URL's own answer
+    faults = [
+        e["fault"] for e in (await client.get("/__mock/journal?path=/images/")).json()["entries"]
+    ]
+    assert faults == ["rate-limited", None, "delay", None, None]
+
+
+async def test_downloads_are_not_counted_when_no_fault_can_hit_them(
+    client: httpx.AsyncClient,
+) -> None:
+    url = (await client.post(SUBMIT, json=BODY, headers={"API-Key": "test_success"})).json()[
+        "download_urls"
+    ][0]
+    for _ in range(3):
+        assert (await client.get(url)).status_code == 200
+    (job,) = (await client.get("/__mock/jobs")).json()["jobs"]
+    assert job["downloads"] == 0  # no store write per download
 
 
 async def test_configured_api_keys_refuse_others(
