@@ -394,3 +394,31 @@ def test_in_process_submit_and_download_faults_are_dropped_connections() -> None
             http.get(done["download_urls"][0])
         assert http.get(done["download_urls"][0]).content.startswith(b"\x89PNG")
     assert [e["fault"] for e in harness.journal("/images/")] == ["garbage", None]
+
+
+def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
+    output: list[str] = []
+    with (
+        running_server(output=output) as url,
+        httpx.Client(base_url=url, headers={"API-Key": KEY}, timeout=TIMEOUT) as http,
+    ):
+        running = RunningMock(url)
+        for kind in sorted(BROKEN):
+            running.queue(
+                {
+                    "faults": [
+                        {"at_request": 1, "kind": kind, "on": "submit"},
+                        {"at_request": 1, "kind": kind, "on": "download"},
+                    ]
+                }
+            )
+            assert _lost_submit(http) == BROKEN[kind].__name__
+            job_id = running.journal(SUBMIT)[-1]["job_id"]
+            image = http.get(STATUS.format(id=job_id)).json()["download_urls"][0]
+            assert _download(http, image) == BROKEN[kind].__name__
+            assert _download(http, image) == "200"
+        running.close()
+    text = "".join(output)
+    assert "ipmock serving" in text
+    for alarm in ("Traceback", "ERROR", "Exception in ASGI", "Internal Server Error"):
+        assert alarm not in text, text
