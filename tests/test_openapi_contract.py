@@ -693,6 +693,9 @@ FAULTY = Scenario(
         Fault(3, "server-error"),
         Fault(4, "delay", seconds=1.5),
         Fault(5, "drop"),
+        Fault(1, "rate-limited", retry_after=2, on="download"),
+        Fault(2, "busy", retry_after=3, on="download"),
+        Fault(3, "server-error", on="download"),
     ),
     extra_fields=True,
     url_ttl=60,
@@ -702,7 +705,7 @@ FAULTY = Scenario(
 async def _drive_faults(
     open_client: Callable[..., httpx.AsyncClient], contract: Contract, clock: Clock
 ) -> None:
-    """Status requests answered by a configured scenario's faults."""
+    """Status requests and downloads answered by a configured scenario's faults."""
     book = ScenarioBook(scenarios={**{s.name: s for s in BUILT_IN}, FAULTY.name: FAULTY})
     key = {"API-Key": KEY}
     async with open_client(book=book) as client:
@@ -727,6 +730,9 @@ async def _drive_faults(
                 break
         assert response.json()["status"] == "SUCCESS", response.text
         image = urlsplit(response.json()["download_urls"][0]).path
+        for fault in (f for f in FAULTY.faults if f.on == "download"):
+            refused = contract.check(await client.get(image))
+            assert refused.status_code == {"rate-limited": 429, "busy": 503}.get(fault.kind, 500)
         assert contract.check(await client.get(image)).status_code == 200
         clock.advance(FAULTY.url_ttl + 1)  # type: ignore[operator]
         assert contract.check(await client.get(image)).status_code == 410
