@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import logging
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,8 +23,14 @@ from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
 from mock_server.contract import request_schema
 from mock_server.faults import quiet_drops
-from mock_server.generators import Generator
-from mock_server.scenarios import TEST_KEY_PREFIX, ScenarioBook
+from mock_server.generators import GENERATE, Generator
+from mock_server.scenarios import (
+    BUILT_IN,
+    FAULT_KINDS,
+    SLOW_FAULT_KINDS,
+    TEST_KEY_PREFIX,
+    ScenarioBook,
+)
 from mock_server.settings import (
     BACKENDS,
     LOG_LEVELS,
@@ -490,7 +498,49 @@ def settings_from(args: argparse.Namespace, environ: Mapping[str, str] | None = 
     return Settings(**values)  # type: ignore[arg-type]  # each value parsed to its field's type
 
 
-def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "mock") -> str:
+_STEP_NAMES = {"submit": "submits", "poll": "status requests", "download": "downloads"}
+
+
+def _randomness(settings: Settings, book: ScenarioBook, *, seed_drawn: bool) -> str:
+    """The banner's lines on the config file, the seed, and the chaos and fault mixes:
+    what a run under chaos needs to be told, to be run again."""
+    if settings.config is None:
+        config = "none (built-in scenarios only)"
+    else:
+        own = [n for n in book.scenarios if n not in {s.name for s in BUILT_IN} | {GENERATE.name}]
+        config = (
+            f"{settings.config} ({len(own)} scenario{'s' * (len(own) != 1)} of its own, "
+            f"{len(book.rules)} rule{'s' * (len(book.rules) != 1)})"
+        )
+    seed = f"{settings.seed}"
+    if seed_drawn:
+        seed += f" (drawn at random; --seed {settings.seed} replays this run's draws)"
+    chaos = "off"
+    if book.chaos_weights:
+        weights = ", ".join(f"{n} {w:g}" for n, w in book.chaos_weights.items())
+        chaos = f"on, scenarios by weight: {weights}"
+    mix = book.fault_mix
+    faults = "off"
+    if mix is not None:
+        steps = " and ".join(_STEP_NAMES[step] for step in mix.on)
+        kinds = "every kind" if set(mix.kinds) == set(FAULT_KINDS) else ", ".join(mix.kinds)
+        details = [kinds]
+        if SLOW_FAULT_KINDS & set(mix.kinds):
+            details.append(f"slow ones {mix.seconds:g} s + up to {mix.jitter:g} s")
+        if {"busy", "rate-limited"} & set(mix.kinds):
+            details.append(f"Retry-After {mix.retry_after}")
+        faults = f"{mix.rate:.0%} of {steps} ({'; '.join(details)})"
+    return f"  config: {config}\n  seed: {seed}\n  chaos: {chaos}\n  faults: {faults}\n"
+
+
+def banner(
+    settings: Settings,
+    book: ScenarioBook,
+    url: str,
+    backend: str = "mock",
+    *,
+    seed_drawn: bool = False,
+) -> str:
     width = max(len(n) for n in book.scenarios) + len(TEST_KEY_PREFIX)
     keys = "\n".join(
         f"  {TEST_KEY_PREFIX + name:<{width}}  {s.description}"
@@ -513,6 +563,7 @@ def banner(settings: Settings, book: ScenarioBook, url: str, backend: str = "moc
         f"  backend: {backend}\n"
         f"  store: {store}; {workers}\n"
         f"  validation: {mode}; default scenario: {book.default}\n"
+        f"{_randomness(settings, book, seed_drawn=seed_drawn)}"
         f"Test API keys pick a scenario with no code change:\n{keys}\n"
     )
 
@@ -596,6 +647,9 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
     from mock_server.app import create_app, prepare_to_serve
 
     args = args or parse(["serve"])[1]
+    seed_drawn = settings.seed is None  # drawn now, so that the banner can say it
+    if seed_drawn:
+        settings = dataclasses.replace(settings, seed=secrets.randbelow(2**32))
     diffusers = settings.backend == "diffusers"
     try:
         _names_a_model(args, required=diffusers, allowed=diffusers, user="--backend diffusers")
@@ -643,13 +697,13 @@ def serve(settings: Settings, args: argparse.Namespace | None = None) -> int:
         print(f"ipmock: {exc}", file=sys.stderr)
         return 2
     if settings.workers > 1:
-        return _serve_workers(settings, book, backend, options, sock)
+        return _serve_workers(settings, book, backend, options, sock, seed_drawn=seed_drawn)
     app = create_app(settings, book=book, clock=clock, generator=generator)
     server = uvicorn.Server(uvicorn.Config(app, **options))
 
     async def announce() -> None:
         sockets = [s for server_ in server.servers for s in server_.sockets]
-        print(banner(settings, book, _url(sockets[0]), backend), flush=True)
+        print(banner(settings, book, _url(sockets[0]), backend, seed_drawn=seed_drawn), flush=True)
 
     original_startup = server.startup
 
@@ -746,6 +800,8 @@ def _serve_workers(
     backend: str,
     options: dict[str, Any],
     sock: socket.socket,
+    *,
+    seed_drawn: bool = False,
 ) -> int:
     """Several uvicorn processes on one socket, each building its app from IPMOCK_*;
     the banner once every worker answers."""
@@ -757,7 +813,10 @@ def _serve_workers(
             super().init_processes()
             timeout = self.config.timeout_worker_healthcheck * 6
             if all(p.wait_until_ready(timeout, self.should_exit) for p in self.processes):
-                print(banner(settings, book, _url(sock), backend), flush=True)
+                print(
+                    banner(settings, book, _url(sock), backend, seed_drawn=seed_drawn),
+                    flush=True,
+                )
             else:
                 logging.getLogger("uvicorn.error").error("a worker did not start; stopping")
                 self.should_exit.set()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import running_server
@@ -127,3 +128,57 @@ def test_startup_banner_lists_the_test_keys() -> None:
     assert not missing, f"banner lacks test keys {missing}:\n{banner}"
     assert f"{url}/sdxl/text2image/v1" in banner
     assert "API-Key" in banner
+
+
+def _chaos_run(*args: str) -> tuple[str, list[tuple[int, str | None]]]:
+    """A server's banner and what its chaos mix did to 30 submits (status, scenario)."""
+    output: list[str] = []
+    with running_server("--chaos", *args, output=output) as url:
+        for _ in range(30):
+            httpx.post(f"{url}/sdxl/text2image/v1", json={"prompt": "a cat"},
+                       headers={"API-Key": "sk-any"})  # fmt: skip
+        entries = httpx.get(f"{url}/__mock/journal").json()["entries"]
+    return "".join(output), [(e["status"], e["scenario"]) for e in entries]
+
+
+def test_a_drawn_seed_is_in_the_banner_and_replays_the_run() -> None:
+    banner, draws = _chaos_run()
+    found = re.search(r"^  seed: (\d+) \(drawn at random; --seed \1 replays", banner, re.M)
+    assert found, banner
+    assert len({scenario for _, scenario in draws}) > 1  # the chaos mix did draw
+    replayed_banner, replayed = _chaos_run("--seed", found.group(1))
+    assert replayed == draws
+    assert re.search(rf"^  seed: {found.group(1)}$", replayed_banner, re.M)
+
+
+def test_the_banner_names_the_config_chaos_and_fault_mix(tmp_path: Path) -> None:
+    config = tmp_path / "ipmock.toml"
+    config.write_text(
+        RULES + '[[scenarios]]\nname = "mine"\n[chaos]\n'
+        'faults = { rate = 0.25, on = ["submit", "download"], kinds = ["busy", "delay"], '
+        "seconds = 2, jitter = 0.5, retry_after = 3 }\n",
+        encoding="utf-8",
+    )
+    output: list[str] = []
+    with running_server("--config", str(config), "--seed", "11", output=output):
+        pass
+    banner = "".join(output)
+    assert f"  config: {config} (1 scenario of its own, 1 rule)\n" in banner
+    assert "  seed: 11\n" in banner
+    assert "  chaos: off\n" in banner
+    assert (
+        "  faults: 25% of submits and downloads (busy, delay; slow ones 2 s + up to 0.5 s; "
+        "Retry-After 3)\n"
+    ) in banner
+
+
+def test_the_banner_says_when_nothing_is_random() -> None:
+    output: list[str] = []
+    with running_server(output=output):
+        pass
+    banner = "".join(output)
+    assert "  config: none (built-in scenarios only)\n" in banner
+    assert "  chaos: off\n  faults: off\n" in banner
+    with_chaos, _ = _chaos_run("--seed", "3")
+    assert "  chaos: on, scenarios by weight: success 4, pending-then-success 4," in with_chaos
+    assert "  faults: 10% of status requests (every kind; slow ones 1 s + up to 1 s; " in with_chaos
