@@ -213,7 +213,7 @@ def test_the_readmes_fuzz_example_passes_a_correct_client(
     my_package.MyClient = _MyClient  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "my_package", my_package)
     namespace: dict[str, Any] = {"__name__": "readme_fuzz_example"}
-    exec(compile(_readme_fuzz_example(), "README.md", "exec"), namespace)
+    exec(compile(_readme_fuzz_example(), "<README.md: Fuzz your client>", "exec"), namespace)
     test = namespace["test_my_client_keeps_the_contract"]
     # A job that never ends: the client must give up at the deadline the check judges by,
     # not at its own 300 s (the README's example once left ctx.deadline out).
