@@ -938,10 +938,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             fuzz=not args.no_fuzz,
             poll_interval=args.poll_interval,
         )
+    missing = [name for name in GPU_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"ipmock conformance: the reference needs {', '.join(missing)}: install the gpu "
+            f'extra (pip install ".[gpu]" or pip install "ipmock[gpu]")',
+            file=sys.stderr,
+        )
+        return 2
     if args.size is None:
         args.size = "full" if _cuda_available() else "tiny"
-        print(f"ipmock conformance: --size {args.size} (CUDA is "
-              f"{'' if args.size == 'full' else 'not '}available here)", flush=True)  # fmt: skip
+        if args.model_dir is None:  # the size is that of the random weights
+            cuda = "CUDA is available here" if args.size == "full" else "no CUDA here"
+            print(f"ipmock conformance: --size {args.size} ({cuda})", flush=True)
     return conformance(
         Options(
             size=args.size,

@@ -270,6 +270,21 @@ def test_conformance_defaults_to_tiny_without_cuda(
     assert seen[1].size == "full"
 
 
+def test_conformance_without_the_gpu_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mock_server import cli
+
+    monkeypatch.setattr(cli, "GPU_EXTRA", ("torch", "ipmock_no_such_package"))
+    monkeypatch.setattr("contract_tests.conformance.conformance", lambda o: pytest.fail("ran"))
+    assert cli.main(["conformance"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        "ipmock conformance: the reference needs ipmock_no_such_package: install the gpu "
+        'extra (pip install ".[gpu]" or pip install "ipmock[gpu]")'
+    )
+
+
 def test_verify_help_does_not_promise_the_key_is_accepted() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mock_server.cli", "verify", "--help"],
