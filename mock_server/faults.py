@@ -44,11 +44,16 @@ class RawTransport(Protocol):
 
 
 class DroppedResponse(Response):
-    """Starts an answer, sends part of its body, then breaks off."""
+    """Starts an answer, sends part of its body, then breaks off: part of a JSON answer,
+    or of a PNG for a download."""
 
-    def __init__(self) -> None:
-        super().__init__(b'{"status": "PEND', media_type="application/json")
-        self.headers["content-length"] = "64"
+    def __init__(self, image: bool = False) -> None:
+        if image:
+            super().__init__(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", media_type="image/png")
+            self.headers["content-length"] = "4096"
+        else:
+            super().__init__(b'{"status": "PEND', media_type="application/json")
+            self.headers["content-length"] = "64"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -74,9 +79,9 @@ class SocketFaultResponse(Response):
     without one (in process, another server) it is a DroppedResponse instead.
     """
 
-    def __init__(self, kind: FaultKind, rng: random.Random) -> None:
+    def __init__(self, kind: FaultKind, rng: random.Random, *, image: bool = False) -> None:
         super().__init__()
-        self.kind = kind
+        self.kind, self.image = kind, image
         self.payload = b""
         if kind == "malformed-chunk":
             self.payload = _MALFORMED_CHUNKED
@@ -88,7 +93,7 @@ class SocketFaultResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         transport = _raw_transport(scope)
         if transport is None:
-            await DroppedResponse()(scope, receive, send)
+            await DroppedResponse(self.image)(scope, receive, send)
             return
         if self.kind == "reset":
             _reset(transport)
@@ -170,9 +175,9 @@ async def answer(fault: Fault, scope: Scope, clock: Clock, rng: random.Random) -
     if fault.kind == "dribble":
         return None
     if fault.kind == "drop":
-        return DroppedResponse()
+        return DroppedResponse(image=fault.on == "download")
     if fault.kind in SOCKET_FAULT_KINDS:
-        return SocketFaultResponse(fault.kind, rng)
+        return SocketFaultResponse(fault.kind, rng, image=fault.on == "download")
     if fault.kind == "rate-limited":
         raise ApiError(
             429, "rate_limited", "rate limit exceeded: slow down", retry_after=fault.retry_after

@@ -335,6 +335,9 @@ def test_download_faults_reach_the_client_then_the_image_comes(
     assert [e["fault"] for e in downloads] == [*kinds, None, None]
     assert {e["job_id"] for e in downloads} == {submitted.json()["id"]}
     assert downloads[1]["response_headers"]["retry-after"] == "3"
+    dropped = downloads[3]  # part of a PNG, then the connection closes
+    assert (dropped["response_headers"]["content-type"], dropped["status"]) == ("image/png", 200)
+    assert dropped["response_body"].startswith("<image/png, ")
     assert [e["dropped"] for e in downloads] == [True, False, True, True, False, True, True,
                                                  False, False]  # fmt: skip
 
@@ -394,6 +397,7 @@ def test_in_process_submit_and_download_faults_are_dropped_connections() -> None
             http.get(done["download_urls"][0])
         assert http.get(done["download_urls"][0]).content.startswith(b"\x89PNG")
     assert [e["fault"] for e in harness.journal("/images/")] == ["garbage", None]
+    assert harness.journal("/images/")[0]["response_headers"]["content-type"] == "image/png"
 
 
 def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
