@@ -426,3 +426,23 @@ def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
     assert "ipmock serving" in text
     for alarm in ("Traceback", "ERROR", "Exception in ASGI", "Internal Server Error"):
         assert alarm not in text, text
+
+
+def test_the_readmes_faults_toml_plays_as_the_readme_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    config = tmp_path / "faults.toml"
+    config.write_text(readme.split("# faults.toml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    with (
+        running_server("--config", str(config), "--seed", "7") as url,
+        httpx.Client(
+            base_url=url, headers={"API-Key": "test_lost-submit"}, timeout=TIMEOUT
+        ) as http,
+    ):
+        running = RunningMock(url)
+        assert _lost_submit(http) == "ReadError"  # curl: (56) ... reset by peer
+        job_id = running.journal("/sdxl")[-1]["job_id"]  # and yet the job exists
+        done = http.get(STATUS.format(id=job_id))
+        assert done.json()["status"] == "SUCCESS", done.text
+        image = done.json()["download_urls"][0]
+        assert [_download(http, image) for _ in range(2)] == ["503", "200"]
+        running.close()
