@@ -115,8 +115,9 @@ class Flow:
             "dribble": f"answer sent slowly over {fault.seconds:g} s",
         }.get(fault.kind, f"connection broken ({fault.kind})")  # the socket faults
         if fault.on == "submit":
-            lost = fault.kind not in SLOW_FAULT_KINDS | REFUSING_FAULT_KINDS
-            return f"submit accepted, then {detail}" + (": the answer is lost" if lost else "")
+            if fault.kind in SLOW_FAULT_KINDS | REFUSING_FAULT_KINDS:
+                return f"submit: {detail}"
+            return f"submit accepted, then {detail}: the answer is lost"
         step = "status request" if fault.on == "poll" else "download request"
         return f"{step} {fault.at_request}: {detail}"
 

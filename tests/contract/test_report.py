@@ -141,3 +141,17 @@ def test_a_lost_submit_answer_must_be_surfaced_not_papered_over() -> None:
         str(caught.value)
     )
     assert "submit accepted, then connection dropped: the answer is lost" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        (Fault(1, "delay", seconds=5, on="submit"), "submit: answer 5 s late; submit accepted: "),
+        (Fault(1, "server-error", on="submit"), "submit accepted, then 500: the answer is lost; "),
+        (Fault(2, "reset", on="download"), "; download request 2: connection broken (reset)"),
+        (Fault(3, "garbage"), "; status request 3: connection broken (garbage)"),
+        (Fault(1, "dribble", seconds=2), "; status request 1: answer sent slowly over 2 s"),
+    ],
+)
+def test_a_flow_in_words_names_each_fault_and_its_step(fault: Fault, words: str) -> None:
+    assert words in Flow(pending_polls=3, faults=(fault,)).describe()
