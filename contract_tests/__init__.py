@@ -5,8 +5,12 @@ from contract_tests import server_flows, check_client
 
 @given(flow=server_flows())
 def test_my_client(flow):
-    check_client(flow, lambda ctx: MyClient(ctx.base_url, http=ctx.http,
-                                            sleep=ctx.sleep).generate(ctx.request))
+    check_client(flow, lambda ctx: MyClient(ctx.base_url, http=ctx.http, sleep=ctx.sleep,
+                                            monotonic=ctx.monotonic, timeout=ctx.deadline,
+                                            poll_interval=ctx.poll_floor).generate(ctx.request))
+
+Give the client the deadline and poll floor it is judged by (``ctx.deadline``,
+``ctx.poll_floor``); README.md's "Fuzz your client" has the whole example.
 """
 
 from contract_tests.flows import Flow
