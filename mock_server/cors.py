@@ -75,9 +75,13 @@ class Cors:
             return self.any_bytes
         return self.origin_bytes.get(origin or "", self.refused_bytes)
 
-    def preflight(self, origin: str, path: str, requested: str) -> tuple[int, Headers, bytes]:
+    def preflight(
+        self, origin: str, path: str, requested: str, *, private_network: bool = False
+    ) -> tuple[int, Headers, bytes]:
         """The answer to a preflight (an OPTIONS with Origin and
-        Access-Control-Request-Method): 204 with what the page may send, or 403."""
+        Access-Control-Request-Method): 204 with what the page may send, or 403.
+        ``private_network``: the browser asks whether a public page may reach this
+        address (Chrome's Private Network Access), which a mock on 127.0.0.1 allows."""
         allowed = self.headers(origin, path)
         if not any(name == b"access-control-allow-origin" for name, _ in allowed):
             where = "the admin API" if self.any_origin else "this mock"
@@ -92,12 +96,14 @@ class Cors:
         names = [name.strip() for name in requested.split(",") if name.strip()]
         echoed = len(names) <= 32 and all(_TOKEN.fullmatch(name) for name in names)
         request_headers = ", ".join(names) if names and echoed else ALLOWED_HEADERS
+        private = ((b"access-control-allow-private-network", b"true"),) if private_network else ()
         return (
             204,
             (
                 *allowed,
                 (b"access-control-allow-methods", METHODS.encode()),
                 (b"access-control-allow-headers", request_headers.encode()),
+                *private,
                 (b"access-control-max-age", MAX_AGE),
                 (b"vary", b"Access-Control-Request-Method, Access-Control-Request-Headers"),
             ),
@@ -132,7 +138,10 @@ class CorsMiddleware:
         method = headers.get("access-control-request-method")
         if scope["method"] == "OPTIONS" and origin is not None and method is not None:
             status, answer, body = self.cors.preflight(
-                origin, path, headers.get("access-control-request-headers", "")
+                origin,
+                path,
+                headers.get("access-control-request-headers", ""),
+                private_network=headers.get(_PRIVATE, "").strip().lower() == "true",
             )
             await send({"type": "http.response.start", "status": status, "headers": answer})
             await send({"type": "http.response.body", "body": body})
@@ -160,4 +169,7 @@ def _request_headers(raw: list[tuple[bytes, bytes]]) -> Mapping[str, str]:
     return found
 
 
-_READ = frozenset({"origin", "access-control-request-method", "access-control-request-headers"})
+_PRIVATE = "access-control-request-private-network"
+_READ = frozenset(
+    {"origin", "access-control-request-method", "access-control-request-headers", _PRIVATE}
+)

@@ -128,3 +128,16 @@ async def test_any_page_does_not_reach_the_admin_api(client: httpx.AsyncClient) 
 def test_what_is_not_an_origin_is_refused(value: str) -> None:
     with pytest.raises(ValueError, match=r"^cors_origins must be \*, none, or origins joined"):
         Settings(cors_origins=value)
+
+
+async def test_a_public_page_may_reach_the_mock_on_a_private_address(
+    client: httpx.AsyncClient,
+) -> None:
+    # Chrome asks before a page on a public address calls 127.0.0.1 (Private Network Access)
+    asked = await client.options(
+        SUBMIT, headers={**PREFLIGHT, "Access-Control-Request-Private-Network": "true"}
+    )
+    assert asked.status_code == 204
+    assert asked.headers["access-control-allow-private-network"] == "true"
+    plain = await client.options(SUBMIT, headers=PREFLIGHT)
+    assert "access-control-allow-private-network" not in plain.headers
