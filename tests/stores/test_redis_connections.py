@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from contract_tests.server import running_server
+from mock_server import Settings, create_app, redis_state
 from mock_server.journal import Exchange
 from mock_server.redis_state import RedisState
 from mock_server.stores import StoreUnavailable
@@ -136,3 +137,30 @@ def test_many_times_more_concurrent_submits_than_connections_are_all_answered_an
         assert connected_clients(redis_url) <= 2 * 4 + 1  # both workers' pools, and this one
     log = "".join(output)
     assert not re.search(r"Too many connections|No connection available|journal entr", log), log
+
+
+@pytest.mark.anyio
+async def test_past_the_wait_for_a_connection_a_request_gets_503_and_its_entry_waits(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_state, "POOL_WAIT", 0.2)
+    app = create_app(Settings(store=redis_url, redis_connections=1))
+    state = app.state.mock
+    state.journal.RETRY_AFTER = 0.0
+    pool = state.store.client.connection_pool
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://mock.test")
+    try:
+        held = await pool.get_connection()  # the process's one connection, busy
+        refused = await client.post(SUBMIT, json=BODY, headers={"API-Key": "sk-wait"})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["code"] == "busy" and refused.headers["Retry-After"] == "1"
+        assert state.journal.waiting == 1  # answered, so kept for the journal
+
+        await pool.release(held)
+        accepted = await client.post(SUBMIT, json=BODY, headers={"API-Key": "sk-wait"})
+        assert accepted.status_code == 202
+        entries = (await client.get("/__mock/journal")).json()["entries"]
+        assert [e["status"] for e in entries] == [503, 202]
+    finally:
+        await client.aclose()
+        await state.aclose()
