@@ -56,6 +56,9 @@ from bench.soak import (  # noqa: E402
 from contract_tests.server import ServerDidNotStart  # noqa: E402
 
 MODES = ("redis", "workers")
+WARMUP_SPREAD = 1.25
+"""With ``--workers N`` each process has its own image cache, and the kernel does not hand
+the warm-up's downloads out evenly: it downloads a quarter more, so every cache is full."""
 WORKERS_CONFIG = """\
 # The chaos mix of bench/soak_shared.py's workers mode: most jobs go to `ipmock worker`.
 [chaos]
@@ -225,15 +228,19 @@ def run_shared_soak(options: SharedOptions, log: Callable[[str], None] = print_n
         fleet: WorkerFleet | None = None
         try:
             args: tuple[str, ...] = ("--store", store.url)
+            soak = options.soak
             if options.mode == "redis":
                 args += ("--workers", str(options.server_workers))
+                if options.server_workers > 1:  # the kernel spreads downloads unevenly
+                    extra = int(soak.warmup_image_bytes * WARMUP_SPREAD)
+                    soak = replace(soak, warmup_image_bytes=extra)
             else:
                 config = Path(folder) / "workers.toml"
                 config.write_text(WORKERS_CONFIG)
                 args += ("--backend", "workers", "--config", str(config))
                 fleet = WorkerFleet(store.url, options.gpu_workers, options.lease, Path(folder))
                 fleet.start()
-            soak = replace(options.soak, server_args=(*args, *options.soak.server_args))
+            soak = replace(soak, server_args=(*args, *soak.server_args))
             watch = _watcher(store, fleet, options.kill_every, log)
             report = run_soak(soak, log=log, watch=watch)
         finally:
@@ -310,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="jobs made before the load is measured (10000)")  # fmt: skip
     parser.add_argument("--warmup-image-mb", type=float, default=soak.warmup_image_bytes / MB,
                         help="MB of images downloaded per server process first (64)")  # fmt: skip
+    parser.add_argument("--warmup-timeout", type=float, default=soak.warmup_timeout,
+                        help="seconds the warm-up may take at most (600)")  # fmt: skip
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
     if not 1 <= args.concurrency <= 256:
@@ -327,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             warmup_jobs=args.warmup_jobs,
             warmup_image_bytes=int(args.warmup_image_mb * MB),
+            warmup_timeout=args.warmup_timeout,
         ),
         server_workers=args.server_workers,
         gpu_workers=args.gpu_workers,
