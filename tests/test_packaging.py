@@ -1,13 +1,11 @@
-"""A plain (non-editable) install carries the schema files and the `ipmock` command; the
-wheels for a lent GPU machine are what it lacks."""
+"""A plain (non-editable) install carries the schema files and the `ipmock` command. (The
+wheels for a GPU machine: tests/reference/test_gpu_wheels.py.)"""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 from tests.conftest import REPO
@@ -78,19 +76,3 @@ def test_wheel_carries_contract_and_finds_it(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert out[0].startswith(str(target))
     assert out[1] == "['prompt']"
-
-
-def test_gpu_wheels_are_what_the_lent_machine_lacks() -> None:
-    spec = importlib.util.spec_from_file_location("gpu_wheels", REPO / "scripts/gpu_wheels.py")
-    assert spec is not None and spec.loader is not None
-    gpu_wheels = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_wheels)
-    carried = gpu_wheels.carried()
-    # ipmock's own needs, one behind a marker (httptools), the gpu extra's, verify's, and
-    # needs of needs (referencing -> rpds-py, schemathesis -> harfile).
-    for name in ("orjson", "redis", "starlette", "httptools", "jsonschema-rs", "diffusers",
-                 "transformers", "schemathesis", "rpds-py", "harfile"):  # fmt: skip
-        assert carried.get(name) == metadata.version(name)
-    # What the machine holds stays, and so do its needs (huggingface-hub 2's httpx2, here).
-    assert not carried.keys() & (gpu_wheels.LENT_MACHINE_HAS - gpu_wheels.TOO_OLD_THERE)
-    assert "torch" not in carried and "httpx2" not in carried and "ipmock" not in carried
