@@ -22,8 +22,11 @@ import difflib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import fields
+from typing import Any
 
+import hypothesis.core
 import pytest
+from hypothesis.vendor import pretty
 
 from contract_tests.inprocess import MockHarness
 from contract_tests.server import RunningMock, running_server
@@ -38,6 +41,25 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "ipmock(**settings): Settings fields for the ipmock and ipmock_server fixtures' mock",
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
+    """Hypothesis prints its falsifying examples again in tests that are not schemathesis's.
+
+    schemathesis (installed with ipmock, for ``ipmock verify``) swaps hypothesis's printer for
+    one that prints nothing, for its own speed, in every test of the run: a failing
+    ``@given(flow=server_flows())`` then reports ``flow=,``. Its own tests keep its printer.
+    """
+    if type(pyfuncitem).__module__.startswith("schemathesis."):
+        return (yield)
+    core: Any = hypothesis.core  # its printer is no public attribute: none is swappable
+    swapped = core.RepresentationPrinter
+    core.RepresentationPrinter = pretty.RepresentationPrinter
+    try:
+        return (yield)
+    finally:
+        core.RepresentationPrinter = swapped
 
 
 def marked_settings(request: pytest.FixtureRequest) -> Settings:

@@ -162,3 +162,23 @@ def test_the_readme_clock_and_hypothesis_example_runs(pytester: pytest.Pytester)
     pytester.makepyfile(test_readme=_readme_block("def test_waits_out_a_time_scenario"))
     result = pytester.runpytest_subprocess("-q", "-W", "ignore", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+FAILING_FLOW_TEST = """
+from hypothesis import given, settings
+from contract_tests import server_flows
+
+@settings(max_examples=5, database=None)
+@given(flow=server_flows())
+def test_fails(flow):
+    assert False
+"""
+
+
+def test_a_falsifying_flow_is_printed_beside_schemathesis(pytester: pytest.Pytester) -> None:
+    # schemathesis's plugin (loaded in this run too) blanks hypothesis's printer: `flow=,`.
+    pytester.makepyfile(test_flow=FAILING_FLOW_TEST)
+    result = pytester.runpytest_subprocess("-q", "-W", "ignore", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*flow=Flow(*"])
+    result.stdout.no_fnmatch_line("*flow=,*")
