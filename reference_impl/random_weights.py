@@ -257,19 +257,35 @@ def write_shards(
                 raise too_long(done)
             write_shard(shard)
         return
+    # Each process gets a share of about equal size (the largest shard to the least loaded).
+    shares: list[list[Shard]] = [[] for _ in range(min(workers, len(ordered)))]
+    for shard in ordered:
+        min(shares, key=lambda share: sum(s.numel for s in share)).append(shard)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    pool = context.Pool(min(workers, len(ordered)), initializer=_one_thread)
+    processes = [context.Process(target=_write_share, args=(share,)) for share in shares]
+    for process in processes:
+        process.start()
     try:
-        results = pool.imap_unordered(write_shard, ordered, chunksize=1)
-        for done in range(len(ordered)):
-            try:
-                results.next(left())
-            except multiprocessing.TimeoutError:
-                raise too_long(done) from None
-        pool.close()
+        for process in processes:
+            process.join(left())
+            if process.exitcode is None:
+                finished = [p.exitcode == 0 for p in processes]
+                raise too_long(sum(len(s) for s, ok in zip(shares, finished, strict=True) if ok))
+            if process.exitcode != 0:
+                raise RuntimeError(
+                    f"a process writing random weights failed (exit {process.exitcode})"
+                )
     finally:
-        pool.terminate()
-        pool.join()
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+
+def _write_share(shards: list[Shard]) -> None:
+    _one_thread()
+    for shard in shards:
+        write_shard(shard)
 
 
 def _one_thread() -> None:

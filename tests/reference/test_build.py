@@ -32,6 +32,7 @@ from reference_impl.random_weights import (
     make_tensor,
     specs_for_model,
     write_safetensors,
+    write_shards,
 )
 
 from .helpers import ALL_ADAPTERS
@@ -273,3 +274,13 @@ def test_the_tiny_build_stays_in_one_process_the_full_one_does_not() -> None:
 
 def _memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def test_a_process_that_fails_fails_the_build(tmp_path: Path) -> None:
+    spec = (TensorSpec("w", (4, 4), "uniform"),)
+    shards = [
+        Shard(tmp_path / "a.safetensors", spec, 0, "x", torch.float32),
+        Shard(tmp_path / "missing" / "b.safetensors", spec, 0, "x", torch.float32),
+    ]
+    with pytest.raises(RuntimeError, match=r"a process writing random weights failed \(exit 1\)"):
+        write_shards(shards, workers=2, time_limit=300)
