@@ -24,7 +24,8 @@ from .helpers import ALL_ADAPTERS, checkerboard, make_request, picture
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="needs CUDA: run by hand on a lent GPU"
+        not torch.cuda.is_available(),
+        reason="needs CUDA: run by hand on a GPU machine (docs/gpu.md)",
     ),
     pytest.mark.timeout(1800),
 ]
