@@ -369,13 +369,14 @@ def unmet_needs(site: Path) -> list[str]:
             requirement = Requirement(line)
             if not _applies(requirement, here, extras):
                 continue
+            need = Need(f"{name} {dist.version}", requirement)
             try:
                 found = metadata.version(requirement.name)
             except metadata.PackageNotFoundError:
-                problems.append(f"{name} {dist.version} needs {requirement}: not installed")
+                problems.append(f"{need}: not installed")
                 continue
             if not requirement.specifier.contains(found, prereleases=True):
-                problems.append(f"{name} {dist.version} needs {requirement}: found {found}")
+                problems.append(f"{need}: found {found}")
     return sorted(set(problems))
 
 
