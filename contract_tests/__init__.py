@@ -11,8 +11,14 @@ def test_my_client(flow):
 
 Give the client the deadline and poll floor it is judged by (``ctx.deadline``,
 ``ctx.poll_floor``); README.md's "Fuzz your client" has the whole example.
+
+Exported here: the strategies, the client properties and their runner, the in-process
+harness, the launcher of a real ``ipmock serve`` (``running_server``), and the example
+client the suite holds up as correct. ``ipmock verify`` is the command line's; its
+module is ``contract_tests.verify``.
 """
 
+from contract_tests.example_client import AsyncText2ImageClient, Text2ImageClient
 from contract_tests.flows import Flow
 from contract_tests.inprocess import MockHarness
 from contract_tests.properties import (
@@ -25,6 +31,7 @@ from contract_tests.properties import (
     check_client_async,
     client_property,
 )
+from contract_tests.server import RunningMock, ServerDidNotStart, running_server
 from contract_tests.strategies import (
     BrokenRequest,
     invalid_requests,
@@ -34,6 +41,7 @@ from contract_tests.strategies import (
 
 __all__ = [
     "PROPERTIES",
+    "AsyncText2ImageClient",
     "BrokenRequest",
     "ClientContractViolation",
     "ClientProperty",
@@ -41,10 +49,14 @@ __all__ = [
     "FlowContext",
     "FlowRun",
     "MockHarness",
+    "RunningMock",
+    "ServerDidNotStart",
+    "Text2ImageClient",
     "check_client",
     "check_client_async",
     "client_property",
     "invalid_requests",
+    "running_server",
     "server_flows",
     "valid_requests",
 ]

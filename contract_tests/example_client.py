@@ -35,7 +35,7 @@ class ClientError(Exception):
     """Base of everything this client raises."""
 
 
-class ApiError(ClientError):
+class RequestRefused(ClientError):
     """The server refused the request (the message is the server's own)."""
 
     def __init__(self, message: str, status_code: int) -> None:
@@ -84,9 +84,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
-        raise ApiError("the answer is not JSON", response.status_code) from None
+        raise RequestRefused("the answer is not JSON", response.status_code) from None
     if not isinstance(body, dict):
-        raise ApiError("the answer is not a JSON object", response.status_code)
+        raise RequestRefused("the answer is not a JSON object", response.status_code)
     return body
 
 
@@ -113,7 +113,7 @@ def _protocol(
             continue
         answer = _json(result)
         if result.status_code >= 400:
-            raise ApiError(str(answer.get("error", "request refused")), result.status_code)
+            raise RequestRefused(str(answer.get("error", "request refused")), result.status_code)
         break
 
     # Poll until the job ends.
@@ -130,7 +130,7 @@ def _protocol(
         if transient:
             errors_in_a_row += 1
             if errors_in_a_row > policy.max_retries:
-                raise ApiError(f"status of job {job_id} failed {errors_in_a_row} times", 0)
+                raise RequestRefused(f"status of job {job_id} failed {errors_in_a_row} times", 0)
             if isinstance(result, httpx.Response):
                 pause = _retry_after(result, policy.poll_interval)
             continue
@@ -141,13 +141,13 @@ def _protocol(
         errors_in_a_row = 0
         polled = _json(result)
         if result.status_code != 200:
-            raise ApiError(str(polled.get("error", "status refused")), result.status_code)
+            raise RequestRefused(str(polled.get("error", "status refused")), result.status_code)
         answer = polled
 
     if answer.get("status") == "FAILURE":
         raise GenerationFailed(str(answer.get("error", "generation failed")))
     if answer.get("status") != "SUCCESS":
-        raise ApiError(f"unknown status {answer.get('status')!r}", 200)
+        raise RequestRefused(f"unknown status {answer.get('status')!r}", 200)
 
     # Download each image, riding out transient errors (and 429s) after their Retry-After.
     images: list[bytes] = []
@@ -160,10 +160,10 @@ def _protocol(
                     images.append(result.content)
                     break
                 if result.status_code not in _TRANSIENT | {429}:
-                    raise ApiError(f"download of {url} refused", result.status_code)
+                    raise RequestRefused(f"download of {url} refused", result.status_code)
                 pause = _retry_after(result, policy.poll_interval)
             if attempt == policy.max_retries:
-                raise ApiError(f"download of {url} kept failing", 0)
+                raise RequestRefused(f"download of {url} kept failing", 0)
             yield wait(pause, f"downloading {url}")
     return images
 

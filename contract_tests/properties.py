@@ -32,12 +32,13 @@ import httpx
 
 from contract_tests.flows import Flow
 from contract_tests.inprocess import AsyncMockTransport, MockHarness, SyncMockTransport
+from mock_server.exceptions import IpmockError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EPSILON = 1e-6
 
 
-class ClientContractViolation(AssertionError):
+class ClientContractViolation(IpmockError, AssertionError):
     """A client broke one or more client properties on a flow."""
 
 

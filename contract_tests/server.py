@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 
+from mock_server.exceptions import IpmockError
+
 _URL = re.compile(r"serving .* at (http://\S+)")
 
 
-class ServerDidNotStart(RuntimeError):
+class ServerDidNotStart(IpmockError, RuntimeError):
     """`ipmock serve` exited, or did not announce its URL in time."""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from mock_server import contract
+from mock_server.exceptions import IpmockError
 from mock_server.generators import GENERATE
 from mock_server.scenarios import (
     BUILT_IN,
@@ -30,7 +31,7 @@ from mock_server.scenarios import (
 from mock_server.validation import leaves, shorten
 
 
-class ConfigError(ValueError):
+class ConfigError(IpmockError, ValueError):
     """The config file (or an admin request's scenario) is not usable; says where and why."""
 
 

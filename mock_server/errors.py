@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from mock_server.exceptions import IpmockError
 from mock_server.scenarios import Refusal
 from mock_server.validation import FieldError
 
@@ -45,7 +46,7 @@ class JsonAnswer(Response):
         ]
 
 
-class ApiError(Exception):
+class ApiError(IpmockError):
     """A FAILURE answer: HTTP status, machine-readable code, message for a person."""
 
     def __init__(

@@ -16,6 +16,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
 from mock_server.errors import ApiError
+from mock_server.exceptions import IpmockError
 from mock_server.scenarios import SOCKET_FAULT_KINDS, Fault, FaultKind
 
 CONNECTION_EXTENSION = "ipmock.connection"
@@ -29,7 +30,7 @@ DRIBBLE_PIECE_BYTES = 8
 _DISCONNECT_WAIT_S = 10.0
 
 
-class ConnectionDropped(Exception):
+class ConnectionDropped(IpmockError):
     """Raised mid-answer on purpose. A server closes the connection; an in-process
     transport (``contract_tests``) turns it into the client's own transport error."""
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from mock_server.exceptions import IpmockError
 from mock_server.validation import shorten
 
 SCENARIO_HEADER = "x-ipmock-scenario"
@@ -30,7 +31,7 @@ def did_you_mean(name: str, allowed: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class UnknownScenario(LookupError):
+class UnknownScenario(IpmockError, LookupError):
     def __init__(self, name: str, known: Iterable[str]) -> None:
         self.name = name
         self.known = sorted(known)

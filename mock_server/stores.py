@@ -11,10 +11,11 @@ import heapq
 from collections import OrderedDict
 from typing import Protocol
 
+from mock_server.exceptions import IpmockError
 from mock_server.jobs import Job
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(IpmockError):
     """The store cannot be reached (Redis down): the API answers 503, and recovers later."""
 
 

@@ -26,6 +26,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from mock_server import contract
+from mock_server.exceptions import IpmockError
 from mock_server.tokens import PROMPT_TOKEN_LIMIT, count_tokens
 
 MAX_DEPTH = 32
@@ -62,7 +63,7 @@ class FieldError:
         return body
 
 
-class InvalidRequest(Exception):
+class InvalidRequest(IpmockError):
     """The body cannot be served; ``errors`` names every offending field at once."""
 
     def __init__(self, errors: list[FieldError], warnings: list[FieldError] | None = None) -> None:

@@ -67,6 +67,8 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mock_server.exceptions import IpmockError
+
 __all__ = [
     "DEFAULT_POLICY",
     "FetchPolicy",
@@ -92,7 +94,7 @@ _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _MEDIA_TYPE = re.compile(r"image/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
-class ImageInputError(ValueError):
+class ImageInputError(IpmockError, ValueError):
     """An image input was refused. ``str()`` is ``"<field>: <reason>"``."""
 
     def __init__(self, field: str, reason: str) -> None:

@@ -33,8 +33,8 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from mock_server import Clock, Scenario, ScenarioBook, Settings, create_app, faults
-from mock_server.scenarios import BUILT_IN, SCENARIO_HEADER, TEST_KEY_PREFIX, Fault
+from mock_server import Clock, Scenario, Settings, create_app, faults
+from mock_server.scenarios import BUILT_IN, SCENARIO_HEADER, TEST_KEY_PREFIX, Fault, ScenarioBook
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "schema"

@@ -164,14 +164,3 @@ def test_config_adds_scenarios_and_weights(tmp_path: Path) -> None:
     assert book.default == "slow"
     assert book.for_body({}).name == "slow"
 
-
-def test_public_names_are_exported() -> None:
-    import types
-
-    import mock_server
-
-    public = {
-        name for name, value in vars(mock_server).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
-    }  # fmt: skip
-    assert public == set(mock_server.__all__)

@@ -4,13 +4,11 @@ request is refused naming its field, flows replay exactly."""
 from __future__ import annotations
 
 import json
-import types
 
 import anyio
 import pytest
 from hypothesis import given, settings
 
-import contract_tests
 from contract_tests import BrokenRequest, Flow, MockHarness, invalid_requests, server_flows
 from contract_tests import valid_requests as valid
 from mock_server import Settings
@@ -52,10 +50,3 @@ def test_flows_replay_from_json(flow: Flow) -> None:
     assert Flow.from_json(flow.to_json()) == flow
     assert flow.describe()
 
-
-def test_public_names_are_exported() -> None:
-    public = {
-        name for name, value in vars(contract_tests).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
-    }  # fmt: skip
-    assert public == set(contract_tests.__all__)
