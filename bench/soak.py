@@ -944,7 +944,13 @@ async def _load(
     limits = httpx.Limits(
         max_connections=options.concurrency, max_keepalive_connections=options.concurrency
     )
-    http = httpx.AsyncClient(limits=limits, timeout=options.request_timeout)
+    # Each of --workers N processes fills an image cache of its own, and a kept-alive
+    # connection stays on the process that accepted it (32 connections fell 22 to 10 once:
+    # one cache stayed a third empty and filled during the load). A connection per
+    # request in the warm-up spreads its downloads over the processes.
+    one_per_request = httpx.Limits(max_connections=options.concurrency, max_keepalive_connections=0)
+    warm_limits = one_per_request if server_workers(options.server_args) > 1 else limits
+    http = httpx.AsyncClient(limits=warm_limits, timeout=options.request_timeout)
     load = Load(url, options, http)
     tally = load.tally
     began = time.monotonic()
