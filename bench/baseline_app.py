@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mock_server.contract import STATUS_PATH, SUBMIT_PATH
+
 _SUBMITTED = {"status": "PENDING", "id": "baseline-job-id-0000000"}
 _POLLED = {"status": "SUCCESS", "id": "baseline-job-id-0000000"}
 
@@ -28,7 +30,7 @@ async def status(request: Request) -> Response:
 
 app = Starlette(
     routes=[
-        Route("/sdxl/text2image/v1", submit, methods=["POST"]),
-        Route("/sdxl/text2image/v1/status/{id}", status, methods=["GET"]),
+        Route(SUBMIT_PATH, submit, methods=["POST"]),
+        Route(STATUS_PATH, status, methods=["GET"]),
     ]
 )

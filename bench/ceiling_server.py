@@ -28,7 +28,10 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from mock_server.contract import IMAGE_PREFIX, STATUS_PREFIX, SUBMIT_PATH
 from mock_server.validation import InvalidRequest, validate
+
+_SUBMIT, _STATUS_PREFIX = SUBMIT_PATH.encode(), STATUS_PREFIX.encode()
 
 JOB = "C9ZO0PRnx9lkJpBiKwEtMJu3"  # the peers' job id (bench/peers.py): same sizes
 PENDING = b'{"status":"PENDING","id":"%s"}' % JOB.encode()
@@ -70,13 +73,13 @@ class Ceiling(asyncio.Protocol):
         method, path = self.parser.get_method(), self.url.split(b"?", 1)[0]
         if not self.key:
             answer = _answer(b"401 Unauthorized", NO_KEY)
-        elif method == b"POST" and path == b"/sdxl/text2image/v1":
+        elif method == b"POST" and path == _SUBMIT:
             try:
                 validate(bytes(self.body))
                 answer = _answer(b"202 Accepted", PENDING)
             except InvalidRequest:
                 answer = _answer(b"400 Bad Request", REFUSED)
-        elif method == b"GET" and path.startswith(b"/sdxl/text2image/v1/status/"):
+        elif method == b"GET" and path.startswith(_STATUS_PREFIX):
             answer = _answer(b"200 OK", SUCCESS)
         else:
             answer = _answer(b"404 Not Found", NOT_FOUND)
@@ -99,8 +102,8 @@ def main() -> None:
     port = int(sys.argv[1])
     processes = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     SUCCESS = (
-        b'{"status":"SUCCESS","id":"%s","download_urls":["http://127.0.0.1:%d/images/%s/0.png"]}'
-        % (JOB.encode(), port, JOB.encode())
+        b'{"status":"SUCCESS","id":"%s","download_urls":["http://127.0.0.1:%d%s%s/0.png"]}'
+        % (JOB.encode(), port, IMAGE_PREFIX.encode(), JOB.encode())
     )
     for _ in range(processes - 1):
         if os.fork() == 0:

@@ -93,7 +93,7 @@ def success_body(base: str, job_id: str = PEER_JOB_ID) -> dict[str, Any]:
     return {
         "status": "SUCCESS",
         "id": job_id,
-        "download_urls": [f"{base}/images/{job_id}/0.png"],
+        "download_urls": [f"{base}{contract.IMAGE_PREFIX}{job_id}/0.png"],
     }
 
 

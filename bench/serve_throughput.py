@@ -31,9 +31,9 @@ from typing import Any
 
 import httpx
 
+from mock_server.contract import STATUS_PATH, SUBMIT_PATH
+
 BENCH = Path(__file__).resolve().parent
-SUBMIT_PATH = "/sdxl/text2image/v1"
-STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
 SUBMIT_KEY = "bench"  # an ordinary key: the default scenario (PENDING, then SUCCESS)
 POLL_KEY = "test_success"  # a job is readable only with the key that created it
 # The docs' own example body (one IP-Adapter): every field validated, both prompts

@@ -38,10 +38,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere: contract_tests i
     sys.path.insert(0, str(ROOT))
 
 from contract_tests.server import ServerDidNotStart, running_server  # noqa: E402
+from mock_server.contract import IMAGE_PREFIX, PNG_SIGNATURE, STATUS_PATH, SUBMIT_PATH  # noqa: E402
 
-SUBMIT_PATH = "/sdxl/text2image/v1"
-STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SCENARIO_HEADER = "X-Ipmock-Scenario"
 MB = 1024 * 1024
 
@@ -738,7 +736,7 @@ class Load:
         if rng.random() < 0.5:
             endpoint, path = "GET status (unknown id)", STATUS_PATH.format(id=unknown)
         else:
-            endpoint, path = "GET image (unknown id)", f"/images/{unknown}/0.png"
+            endpoint, path = "GET image (unknown id)", f"{IMAGE_PREFIX}{unknown}/0.png"
         response = await self.call_until_answered(endpoint, self.base + path, rng, key=key)
         if response is not None and response.status_code != 404:
             self.finding("wrong_answers", f"GET {path}: {response.status_code} {_short(response)}")

@@ -37,9 +37,9 @@ from PIL import Image
 
 from contract_tests.server import ServerDidNotStart, running_server
 from contract_tests.verify import CheckResult, flow_request, verify, write_junit
+from mock_server.contract import STATUS_PATH, SUBMIT_PATH
 from reference_impl.determinism import CUBLAS_WORKSPACE_CONFIG
 
-SUBMIT = "/sdxl/text2image/v1"
 ADAPTER = "ip-adapter_sdxl"
 SCALES = (0.25, 0.5, 1.0)
 SAMPLES = 2
@@ -115,12 +115,12 @@ class Client:
     def generate(self, body: dict[str, Any]) -> list[bytes]:
         """The PNGs of one finished job; raises when it does not succeed."""
         started = time.monotonic()
-        answer = self.http.post(SUBMIT, json=body).json()
+        answer = self.http.post(SUBMIT_PATH, json=body).json()
         while answer.get("status") == "PENDING":
             if time.monotonic() - started > self.job_timeout:
                 raise TimeoutError(f"job {answer.get('id')} still PENDING")
             time.sleep(0.05)
-            answer = self.http.get(f"{SUBMIT}/status/{answer['id']}").json()
+            answer = self.http.get(STATUS_PATH.format(id=answer["id"])).json()
         if answer.get("status") != "SUCCESS":
             raise RuntimeError(f"job ended {answer.get('status')}: {answer.get('error')}")
         pngs = []

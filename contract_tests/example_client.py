@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 import httpx
 
-SUBMIT_PATH = "/sdxl/text2image/v1"
-STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
+from mock_server.contract import STATUS_PATH, SUBMIT_PATH
+
 _TRANSIENT = frozenset({500, 502, 503, 504})
 
 

@@ -8,21 +8,19 @@ replays one exactly; ``repr`` shows the fields that differ from a plain flow.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from mock_server.scenarios import (
+    REFUSALS,
     REFUSING_FAULT_KINDS,
     SLOW_FAULT_KINDS,
     Fault,
-    Refusal,
     Scenario,
 )
 
-SUBMIT_REFUSALS = {
-    "rate-limited": (429, "rate_limited", "rate limit exceeded: slow down"),
-    "busy": (503, "busy", "the service is busy: try again later"),
-}
+SUBMIT_REFUSALS = {kind: REFUSALS[kind] for kind in ("rate-limited", "busy")}
+"""The refusals a submit may get before its job is made (REFUSING_FAULT_KINDS)."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class Flow:
         refusals = [
             Scenario(
                 f"flow-refusal-{i}",
-                refusal=Refusal(*SUBMIT_REFUSALS[kind], retry_after=retry_after),
+                refusal=replace(SUBMIT_REFUSALS[kind], retry_after=retry_after),
             )
             for i, (kind, retry_after) in enumerate(self.submit_refusals)
         ]
@@ -124,7 +122,8 @@ class Flow:
     def describe(self) -> str:
         """The flow in one line, for a person reading a failure."""
         steps = [
-            f"submit {SUBMIT_REFUSALS[k][0]} (Retry-After {r})" for k, r in self.submit_refusals
+            f"submit {SUBMIT_REFUSALS[k].http_status} (Retry-After {r})"
+            for k, r in self.submit_refusals
         ]
         at_once = not self.stuck and not self.pending_polls
         submit = [f for f in self.faults if f.on == "submit"]

@@ -22,10 +22,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-SUBMIT = "/sdxl/text2image/v1"
-STATUS = "/sdxl/text2image/v1/status/"
-IMAGES = "/images/"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from mock_server.contract import IMAGE_PREFIX as IMAGES
+from mock_server.contract import PNG_SIGNATURE
+from mock_server.contract import STATUS_PREFIX as STATUS
+from mock_server.contract import SUBMIT_PATH as SUBMIT
+
 DEFAULT_BODY_LIMIT = 8 * 1024 * 1024
 """The mock's default request body limit (``max_body_bytes``); oversize probes go past it."""
 SCHEMATHESIS = "schemathesis"
@@ -330,7 +331,7 @@ def _generation(
         problems.append(f"{len(urls)} download URLs for {VALID_BODY['samples']} sample(s)")
     for url in urls:
         image = http.get(url)
-        if image.status_code != 200 or not image.content.startswith(PNG_MAGIC):
+        if image.status_code != 200 or not image.content.startswith(PNG_SIGNATURE):
             problems.append(f"{url}: HTTP {image.status_code}, not a PNG")
     return job_id
 
@@ -798,7 +799,10 @@ def _content_types(rng: random.Random, ctx: _Context) -> _Probe:
         body = (
             b'--xyz\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na cat\r\n'
             b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
-            b"Content-Type: image/png\r\n\r\n" + PNG_MAGIC + rng.randbytes(256) + b"\r\n--xyz--\r\n"
+            b"Content-Type: image/png\r\n\r\n"
+            + PNG_SIGNATURE
+            + rng.randbytes(256)
+            + b"\r\n--xyz--\r\n"
         )
     probe = _request(ctx, "content types", "POST", SUBMIT, body, content_type=None)
     if content_type is None:

@@ -26,6 +26,7 @@ from anyio.from_thread import BlockingPortal
 from mock_server import Clock, Settings, create_app
 from mock_server.clock import parse_time
 from mock_server.config import scenario_from_json
+from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.faults import ConnectionDropped
 from mock_server.journal import MemoryJournal
 from mock_server.scenario_queue import MemoryQueue
@@ -125,7 +126,7 @@ class MockHarness:
         return [e.to_json() for e in journal.kept if e.path.startswith(path_prefix)]
 
     def submits(self) -> list[dict[str, Any]]:
-        return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]
+        return [e for e in self.journal(SUBMIT_PATH) if e["method"] == "POST"]
 
     def jobs(self) -> list[dict[str, Any]]:
         """The stored jobs, as ``GET /__mock/jobs`` lists them (poll counts, scenario)."""
@@ -142,7 +143,7 @@ class MockHarness:
             ).raise_for_status()
 
     def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
-        prefix = "/sdxl/text2image/v1/status/" + (job_id or "")
+        prefix = STATUS_PREFIX + (job_id or "")
         return self.journal(prefix)
 
     def advance(self, seconds: float) -> None:

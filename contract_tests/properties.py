@@ -32,9 +32,9 @@ import httpx
 
 from contract_tests.flows import Flow
 from contract_tests.inprocess import AsyncMockTransport, MockHarness, SyncMockTransport
+from mock_server.contract import IMAGE_PREFIX, PNG_SIGNATURE
 from mock_server.exceptions import IpmockError
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EPSILON = 1e-6
 
 
@@ -110,7 +110,7 @@ def _gave_up_on_a_download(run: FlowRun) -> bool:
     """Whether the last request for some image URL failed: an error then surfaces it."""
     last: dict[str, dict[str, Any]] = {}
     for entry in run.exchanges:
-        if entry["path"].startswith("/images/"):
+        if entry["path"].startswith(IMAGE_PREFIX):
             last[entry["path"]] = entry
     return any(e.get("dropped") or e["status"] != 200 for e in last.values())
 
@@ -130,7 +130,7 @@ def _returns_every_sample(run: FlowRun) -> str | None:
     if run.images is None or len(run.images) != run.flow.samples:
         got = "nothing" if run.images is None else f"{len(run.images)} image(s)"
         return f"returned {got} for {run.flow.samples} sample(s)"
-    if not all(isinstance(i, bytes) and i.startswith(PNG_MAGIC) for i in run.images):
+    if not all(isinstance(i, bytes) and i.startswith(PNG_SIGNATURE) for i in run.images):
         return "returned something other than the PNG bytes served"
     return None
 

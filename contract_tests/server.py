@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.exceptions import IpmockError
 
 _URL = re.compile(r"serving .* at (http://\S+)")
@@ -116,10 +117,10 @@ class RunningMock:
         return entries
 
     def submits(self) -> list[dict[str, Any]]:
-        return [e for e in self.journal("/sdxl/text2image/v1") if e["method"] == "POST"]
+        return [e for e in self.journal(SUBMIT_PATH) if e["method"] == "POST"]
 
     def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
-        return self.journal("/sdxl/text2image/v1/status/" + (job_id or ""))
+        return self.journal(STATUS_PREFIX + (job_id or ""))
 
     def jobs(self) -> list[dict[str, Any]]:
         """The stored jobs (``GET /__mock/jobs``): poll counts, scenario."""

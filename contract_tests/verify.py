@@ -27,10 +27,8 @@ from jsonschema import Draft202012Validator
 
 from mock_server import contract
 
-SUBMIT = "/sdxl/text2image/v1"
 OTHER_KEY = "ipmock-verify-someone-else"
 GENERATION = "submit, poll and download one generation"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FLOW_REQUEST: dict[str, Any] = {
     "model_id": "sdxl",
     "prompt": "ipmock verify: a lighthouse on a cliff at dusk, oil painting",
@@ -167,12 +165,14 @@ def flow_checks(
     job: dict[str, Any] = {}
 
     def missing_key() -> list[str]:
-        response = session.call("POST", SUBMIT, key=None, json=wanted)
+        response = session.call("POST", contract.SUBMIT_PATH, key=None, json=wanted)
         session.expect(response, "Failure", "submit without API-Key")
         return [] if response.status_code == 401 else [f"answered {response.status_code}, not 401"]
 
     def invalid_request() -> list[str]:
-        response = session.call("POST", SUBMIT, key=session.api_key, json={**wanted, "samples": 9})
+        response = session.call(
+            "POST", contract.SUBMIT_PATH, key=session.api_key, json={**wanted, "samples": 9}
+        )
         body = session.expect(response, "Failure", "invalid submit")
         problems = (
             [] if response.status_code == 400 else [f"answered {response.status_code}, not 400"]
@@ -184,7 +184,7 @@ def flow_checks(
     def generation() -> list[str]:
         started = time.monotonic()
         while True:
-            response = session.call("POST", SUBMIT, key=session.api_key, json=wanted)
+            response = session.call("POST", contract.SUBMIT_PATH, key=session.api_key, json=wanted)
             if response.status_code not in (429, 503):
                 break
             time.sleep(_wait(response, 1.0))
@@ -199,7 +199,8 @@ def flow_checks(
         while answer.get("status") == "PENDING" and time.monotonic() - started < deadline:
             job["id"] = answer["id"]
             time.sleep(poll_interval)
-            polled = session.call("GET", f"{SUBMIT}/status/{answer['id']}", key=session.api_key)
+            status_path = contract.STATUS_PATH.format(id=answer["id"])
+            polled = session.call("GET", status_path, key=session.api_key)
             if polled.status_code == 429:
                 time.sleep(_wait(polled, poll_interval))
                 continue
@@ -215,7 +216,7 @@ def flow_checks(
         for url in urls:
             for key in (session.api_key, None):
                 image = session.call("GET", url, key=key)
-                if image.status_code != 200 or not image.content.startswith(PNG_MAGIC):
+                if image.status_code != 200 or not image.content.startswith(contract.PNG_SIGNATURE):
                     problems.append(
                         f"{url} ({'with' if key else 'without'} API-Key): "
                         f"HTTP {image.status_code}, not a PNG"
@@ -227,7 +228,7 @@ def flow_checks(
     def isolation() -> list[str]:
         if not job.get("id"):
             raise _NotRun("not run: the generation check made no job to read")
-        response = session.call("GET", f"{SUBMIT}/status/{job['id']}", key=OTHER_KEY)
+        response = session.call("GET", contract.STATUS_PATH.format(id=job["id"]), key=OTHER_KEY)
         session.expect(response, "Failure", "status with another key")
         if response.status_code not in (401, 403, 404):
             return [f"another key read the job: HTTP {response.status_code}"]
@@ -235,7 +236,7 @@ def flow_checks(
 
     def unknown_id() -> list[str]:
         response = session.call(
-            "GET", f"{SUBMIT}/status/ipmock-verify-no-such-job", key=session.api_key
+            "GET", contract.STATUS_PREFIX + "ipmock-verify-no-such-job", key=session.api_key
         )
         session.expect(response, "Failure", "status of an unknown id")
         return [] if response.status_code == 404 else [f"answered {response.status_code}, not 404"]

@@ -18,9 +18,9 @@ from starlette.routing import BaseRoute, Route
 from mock_server.clock import iso, parse_time
 from mock_server.config import ConfigError, scenario_from_json
 from mock_server.errors import ApiError
-from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario, did_you_mean
+from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
 from mock_server.state import MockState, mock_state
-from mock_server.validation import shorten
+from mock_server.words import did_you_mean, shorten
 
 ADMIN_TOKEN_HEADER = "x-ipmock-admin-token"
 

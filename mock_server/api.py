@@ -28,20 +28,24 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope
 
 from mock_server import faults
+from mock_server.contract import IMAGE_PREFIX, STATUS_PREFIX, SUBMIT_PATH
 from mock_server.errors import ApiError, JsonAnswer, encode_json
 from mock_server.jobs import Job, key_fingerprint, new_job_id
 from mock_server.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY
-from mock_server.scenarios import REFUSING_FAULT_KINDS, TEST_KEY_PREFIX, Scenario, UnknownScenario
+from mock_server.scenarios import (
+    REFUSALS,
+    REFUSING_FAULT_KINDS,
+    TEST_KEY_PREFIX,
+    Scenario,
+    UnknownScenario,
+)
 from mock_server.settings import Secret
 from mock_server.state import MockState
 from mock_server.stores import StoreUnavailable
-from mock_server.validation import InvalidRequest, documented_body, shorten, validate
+from mock_server.validation import InvalidRequest, documented_body, validate
+from mock_server.words import shorten
 
 log = logging.getLogger("ipmock")
-
-SUBMIT_PATH = "/sdxl/text2image/v1"
-STATUS_PATH = "/sdxl/text2image/v1/status/{id}"
-STATUS_PREFIX = STATUS_PATH.split("{")[0]
 
 
 class ApiRequest:
@@ -152,7 +156,7 @@ def _api_key(state: MockState, request: ApiRequest) -> str:
         raise ApiError(401, "unauthorized", "missing API key: send it in the API-Key header")
     known = state.settings.api_keys
     if known and not key.startswith(TEST_KEY_PREFIX) and not _one_of(key, known):
-        raise ApiError(401, "unauthorized", "invalid API key")
+        raise ApiError.refusal(REFUSALS["unauthorized"])
     return key
 
 
@@ -219,7 +223,8 @@ def _job_answer(state: MockState, job: Job, request: ApiRequest) -> bytes:
 def _job_body(job: Job, base_url: str) -> dict[str, Any]:
     body: dict[str, Any] = {"status": job.state, "id": job.id}
     if job.state == "SUCCESS":
-        body["download_urls"] = [f"{base_url}/images/{job.id}/{i}.png" for i in range(job.samples)]
+        images = f"{base_url}{IMAGE_PREFIX}{job.id}/"
+        body["download_urls"] = [f"{images}{i}.png" for i in range(job.samples)]
     elif job.state == "FAILURE":
         body["error"] = job.error or job.scenario.error
         body["code"] = "generation_failed"

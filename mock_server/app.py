@@ -25,6 +25,7 @@ from mock_server import api, contract, faults
 from mock_server.admin import admin_routes
 from mock_server.clock import Clock
 from mock_server.config import load_book
+from mock_server.contract import IMAGE_PATH, STATUS_PATH, SUBMIT_PATH
 from mock_server.cors import CorsMiddleware, cors_for
 from mock_server.errors import ApiError
 from mock_server.generators import Generator, PlaceholderGenerator
@@ -41,11 +42,11 @@ from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings
 from mock_server.state import MockState, mock_state
 from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
-from mock_server.validation import InvalidRequest, shorten, validate
+from mock_server.validation import InvalidRequest, validate
+from mock_server.words import shorten
 
 log = logging.getLogger("ipmock")
 
-IMAGE_PATH = "/images/{job_id}/{file_name}"
 _IMAGE_FILE = re.compile(r"([0-9])\.png")
 
 
@@ -226,8 +227,8 @@ def create_app(
 
     app = _Starlette(
         routes=[
-            Route(api.SUBMIT_PATH, _endpoint(api.submit), methods=["POST"]),
-            Route(api.STATUS_PATH, _endpoint(api.status), methods=["GET"]),
+            Route(SUBMIT_PATH, _endpoint(api.submit), methods=["POST"]),
+            Route(STATUS_PATH, _endpoint(api.status), methods=["GET"]),
             Route(IMAGE_PATH, image, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(),

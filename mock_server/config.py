@@ -26,9 +26,8 @@ from mock_server.scenarios import (
     Scenario,
     ScenarioBook,
     UnknownScenario,
-    did_you_mean,
 )
-from mock_server.validation import leaves, shorten
+from mock_server.words import did_you_mean, leaves, shorten
 
 
 class ConfigError(IpmockError, ValueError):

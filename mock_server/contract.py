@@ -1,4 +1,9 @@
-"""Loads the contract files in ``schema/`` and bundles the OpenAPI document from them."""
+"""Loads the contract files in ``schema/`` and bundles the OpenAPI document from them.
+
+The API's paths are read from openapi.json here, once (``SUBMIT_PATH``, ``STATUS_PATH``,
+``IMAGE_PATH``), with the PNG signature its images start with: every module of ipmock
+takes them from here.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,9 @@ OPENAPI_FILE = "openapi.json"
 
 JSON = dict[str, Any]
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+"""The first eight bytes of every PNG (the contract's images are ``image/png``)."""
+
 
 def load(name: str) -> JSON:
     """One contract file, parsed (a fresh copy each call)."""
@@ -25,6 +33,27 @@ def _load_cached(name: str) -> JSON:
     text = resources.files("ipmock_schema").joinpath(name).read_text(encoding="utf-8")
     data: JSON = json.loads(text)
     return data
+
+
+def path_of(operation_id: str) -> str:
+    """The path (a template, for one with parameters) of an operation of openapi.json."""
+    for path, item in _load_cached(OPENAPI_FILE)["paths"].items():
+        for operation in item.values():
+            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                return str(path)
+    raise KeyError(f"no operation {operation_id!r} in {OPENAPI_FILE}")
+
+
+SUBMIT_PATH = path_of("submitText2Image")
+"""``/sdxl/text2image/v1``: a job is submitted here (POST)."""
+STATUS_PATH = path_of("getText2ImageStatus")
+"""``/sdxl/text2image/v1/status/{id}``: a job's status (GET); ``{id}`` is the job's."""
+STATUS_PREFIX = STATUS_PATH.removesuffix("{id}")
+"""The status path up to the job's id."""
+IMAGE_PATH = path_of("downloadImage")
+"""``/images/{job_id}/{file_name}``: a download URL of a SUCCESS (GET)."""
+IMAGE_PREFIX = IMAGE_PATH.split("{", 1)[0]
+"""The download path up to the job's id."""
 
 
 def request_schema() -> JSON:

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.errors import ApiError
 from mock_server.settings import cors_origins
-from mock_server.validation import shorten
+from mock_server.words import shorten
 
 ADMIN_PREFIX = "/__mock/"
 

@@ -8,6 +8,7 @@ import logging
 import random
 import socket
 import struct
+from dataclasses import replace
 from typing import Any, Protocol
 
 import anyio
@@ -15,9 +16,10 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
+from mock_server.contract import PNG_SIGNATURE
 from mock_server.errors import ApiError
 from mock_server.exceptions import IpmockError
-from mock_server.scenarios import SOCKET_FAULT_KINDS, Fault, FaultKind
+from mock_server.scenarios import REFUSALS, SOCKET_FAULT_KINDS, Fault, FaultKind
 
 CONNECTION_EXTENSION = "ipmock.connection"
 """The ASGI scope extension (``scope["extensions"][...]["transport"]``) that carries the
@@ -50,7 +52,7 @@ class DroppedResponse(Response):
 
     def __init__(self, image: bool = False) -> None:
         if image:
-            super().__init__(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", media_type="image/png")
+            super().__init__(PNG_SIGNATURE + b"\x00\x00\x00\rIHDR", media_type="image/png")
             self.headers["content-length"] = "4096"
         else:
             super().__init__(b'{"status": "PEND', media_type="application/json")
@@ -179,15 +181,9 @@ async def answer(fault: Fault, scope: Scope, clock: Clock, rng: random.Random) -
         return DroppedResponse(image=fault.on == "download")
     if fault.kind in SOCKET_FAULT_KINDS:
         return SocketFaultResponse(fault.kind, rng, image=fault.on == "download")
-    if fault.kind == "rate-limited":
-        raise ApiError(
-            429, "rate_limited", "rate limit exceeded: slow down", retry_after=fault.retry_after
-        )
-    if fault.kind == "busy":
-        raise ApiError(
-            503, "busy", "the service is busy: try again later", retry_after=fault.retry_after
-        )
-    raise ApiError(500, "server_error", "internal server error (simulated)")
+    refusal = REFUSALS.get(fault.kind, REFUSALS["server-error"])
+    retry_after = None if refusal.retry_after is None else fault.retry_after
+    raise ApiError.refusal(replace(refusal, retry_after=retry_after))
 
 
 def paced(fault: Fault | None, usual: Response, clock: Clock) -> Response:

@@ -10,7 +10,6 @@ submit, its status requests or its image downloads.
 
 from __future__ import annotations
 
-import difflib
 import random
 import re
 from collections.abc import Iterable, Mapping
@@ -18,17 +17,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, get_args
 
 from mock_server.exceptions import IpmockError
-from mock_server.validation import shorten
+from mock_server.words import did_you_mean, shorten
 
 SCENARIO_HEADER = "x-ipmock-scenario"
 TEST_KEY_PREFIX = "test_"
 DEFAULT_SCENARIO = "pending-then-success"
-
-
-def did_you_mean(name: str, allowed: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the allowed name closest to a misspelt one, or ""."""
-    close = difflib.get_close_matches(name, list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class UnknownScenario(IpmockError, LookupError):
@@ -73,6 +66,19 @@ SLOW_FAULT_KINDS: frozenset[FaultKind] = frozenset({"delay", "dribble"})
 REFUSING_FAULT_KINDS: frozenset[FaultKind] = frozenset({"rate-limited", "busy"})
 """Faults that say "not done, try later": on a submit they refuse before any job is made.
 Every other kind on a submit comes after the job exists: the job runs, its answer is lost."""
+
+REFUSALS: Mapping[str, Refusal] = {
+    "no-credits": Refusal(
+        402, "insufficient_credits", "insufficient credits: top up your balance to generate images"
+    ),
+    "busy": Refusal(503, "busy", "the service is busy: try again later", 5),
+    "rate-limited": Refusal(429, "rate_limited", "rate limit exceeded: slow down", 2),
+    "unauthorized": Refusal(401, "unauthorized", "invalid API key"),
+    "server-error": Refusal(500, "server_error", "internal server error (simulated)"),
+}
+"""The refusals of the built-in scenarios of these names, the faults of the same kinds
+(rate-limited, busy, server-error) and the API's own answer to a key it does not know
+(unauthorized): the only copy of their texts. A fault sends its own Retry-After."""
 
 FaultStep = Literal["submit", "poll", "download"]
 """Which request of a job a fault hits: its submit, a status request, an image download."""
@@ -241,31 +247,27 @@ BUILT_IN: tuple[Scenario, ...] = (
     Scenario(
         "no-credits",
         "Refused: insufficient credits (402).",
-        refusal=Refusal(
-            402,
-            "insufficient_credits",
-            "insufficient credits: top up your balance to generate images",
-        ),
+        refusal=REFUSALS["no-credits"],
     ),
     Scenario(
         "busy",
         "Refused: the service is busy (503 with Retry-After).",
-        refusal=Refusal(503, "busy", "the service is busy: try again later", 5),
+        refusal=REFUSALS["busy"],
     ),
     Scenario(
         "rate-limited",
         "Refused: rate limited (429 with Retry-After).",
-        refusal=Refusal(429, "rate_limited", "rate limit exceeded: slow down", 2),
+        refusal=REFUSALS["rate-limited"],
     ),
     Scenario(
         "unauthorized",
         "Refused: the API key is not valid (401).",
-        refusal=Refusal(401, "unauthorized", "invalid API key"),
+        refusal=REFUSALS["unauthorized"],
     ),
     Scenario(
         "server-error",
         "Refused: an internal server error (500).",
-        refusal=Refusal(500, "server_error", "internal server error (simulated)"),
+        refusal=REFUSALS["server-error"],
     ),
 )
 

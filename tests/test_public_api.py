@@ -120,9 +120,7 @@ def test_the_drawn_tree_is_the_real_one() -> None:
     assert exceptions.__doc__ is not None
     drawn = dict(re.findall(r"[├└]── (\w+)(?: \((\w+)\))?", exceptions.__doc__))
     classes = _exception_classes()
-    real = {name for name, cls in classes.items() if issubclass(cls, IpmockError)} - {
-        "IpmockError"
-    }
+    real = {name for name, cls in classes.items() if issubclass(cls, IpmockError)} - {"IpmockError"}
     assert set(drawn) == real
     for name, builtin in drawn.items():
         cls = classes[name]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mock_server.tokens import PROMPT_TOKEN_LIMIT, _tokenizer, count_tokens
+from mock_server.validation.tokens import PROMPT_TOKEN_LIMIT, _tokenizer, count_tokens
 
 
 def test_real_clip_vocabulary() -> None:

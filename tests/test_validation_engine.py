@@ -8,14 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_server.validation import (
-    InvalidRequest,
-    _fast_validator,
-    _properties,
-    _validator,
-    normalise,
-    validate,
-)
+from mock_server.validation import InvalidRequest, normalise, validate
+from mock_server.validation.schema import explaining_validator, fast_validator, properties
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -82,10 +76,10 @@ EDGY = st.sampled_from(
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.dictionaries(st.sampled_from(sorted(_properties())), EDGY | JSON_VALUES, max_size=6))
+@given(st.dictionaries(st.sampled_from(sorted(properties())), EDGY | JSON_VALUES, max_size=6))
 def test_refused_exactly_when_the_compiled_validator_says_no(fields: dict[str, Any]) -> None:
     body = {"prompt": "a cat", **fields}
-    verdict = _fast_validator().is_valid(normalise(body))
+    verdict = fast_validator().is_valid(normalise(body))
     try:
         validate(json.dumps(body).encode())
     except InvalidRequest as refused:
@@ -94,4 +88,4 @@ def test_refused_exactly_when_the_compiled_validator_says_no(fields: dict[str, A
     else:
         assert verdict
         # Where the compiled validator says yes, the Python one never says no.
-        assert not list(_validator().iter_errors(normalise(body)))
+        assert not list(explaining_validator().iter_errors(normalise(body)))

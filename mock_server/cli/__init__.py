@@ -46,7 +46,7 @@ from mock_server.settings import (
     seconds,
     whole,
 )
-from mock_server.validation import describe
+from mock_server.words import describe
 
 if TYPE_CHECKING:
     from reference_impl.server import DiffusersGenerator

@@ -22,8 +22,8 @@ from contract_tests import hostile
 from contract_tests.hostile import CATEGORIES, Finding, listening_pid, run_hostile
 from contract_tests.server import running_server
 from mock_server import contract
-from mock_server import validation as validation_module
 from mock_server.validation import InvalidRequest, validate
+from mock_server.validation import rules as validation_rules
 
 KEY = "hostile-fuzz-ci"
 COUNT = 800
@@ -209,7 +209,7 @@ def test_an_over_long_prompt_is_not_token_counted(monkeypatch: pytest.MonkeyPatc
         counted.append(len(text))
         return 1
 
-    monkeypatch.setattr(validation_module, "count_tokens", count)
+    monkeypatch.setattr(validation_rules, "count_tokens", count)
     with pytest.raises(InvalidRequest) as refused:
         validate(json.dumps({"prompt": "\U0001f642" * 1_000_000}).encode())
     assert [e.field for e in refused.value.errors] == ["prompt"]

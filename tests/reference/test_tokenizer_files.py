@@ -9,7 +9,7 @@ import instant_clip_tokenizer
 import pytest
 from transformers import CLIPTokenizer
 
-from mock_server.tokens import count_tokens
+from mock_server.validation.tokens import count_tokens
 from reference_impl.build import ModelDirs
 from reference_impl.tokenizer_files import (
     END_OF_TEXT,

@@ -11,13 +11,14 @@ from typing import Any
 
 from mock_server import api
 from mock_server.app import create_app
+from mock_server.contract import SUBMIT_PATH
 from mock_server.settings import Settings
 
 BODY = json.dumps({"prompt": "a lighthouse at dusk", "samples": 2}).encode()
 SCOPE = {
     "type": "http",
     "method": "POST",
-    "path": api.SUBMIT_PATH,
+    "path": SUBMIT_PATH,
     "headers": [],
     "scheme": "http",
     "server": ("127.0.0.1", 8000),

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_server.tokens import count_tokens
 from mock_server.validation import Accepted, InvalidRequest, validate
+from mock_server.validation.tokens import count_tokens
 from tests.unit.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
 
 # -- the docs, by hand ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Fixed outcomes for the inputs the fast paths of validation.py decide around.
+"""Fixed outcomes for the inputs the fast paths of mock_server.validation decide around.
 
 parse skips work where it can (the depth walk when the text holds too few brackets,
 the lone-surrogate regex when it holds no backslash, the utf-8-sig codec, a decoder per
