@@ -22,6 +22,7 @@ from jsonschema import Draft202012Validator
 from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
 from mock_server.contract import request_schema
+from mock_server.exceptions import IpmockError
 from mock_server.faults import quiet_drops
 from mock_server.generators import GENERATE, Generator
 from mock_server.scenarios import (
@@ -70,7 +71,7 @@ MODEL_OPTIONS = (
 WORKER_STORE = f"the redis:// URL that `ipmock serve --store` uses ({REDIS_FORMS})"
 
 
-class UsageError(Exception):
+class UsageError(IpmockError):
     """A serve option that cannot work; printed, exit status 2."""
 
 
