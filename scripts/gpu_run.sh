@@ -48,11 +48,26 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
     python3 -m pip freeze --disable-pip-version-check 2>&1
 } > "$out/env.txt" 2>&1
 
-# No index, no build isolation: the machine cannot download; its setuptools builds ipmock.
+# No index, no build isolation: the machine cannot download; its setuptools builds ipmock,
+# from a copy of the project's own files: a build/ folder left in the tree by an earlier
+# build may hold modules removed since, and setuptools would install them too.
 step "install $(ls "$wheels"/*.whl | wc -l) wheels and this tree into $site"
 rm -rf "$site"
+source=$(mktemp -d)
+python3 - "$source" <<'EOF' || exit
+import os, shutil, sys, tomllib
+with open("pyproject.toml", "rb") as file:
+    setuptools = tomllib.load(file)["tool"]["setuptools"]
+for package in {name.split(".")[0] for name in setuptools["packages"]}:  # subpackages inside
+    folder = setuptools.get("package-dir", {}).get(package, package)
+    shutil.copytree(folder, f"{sys.argv[1]}/{folder}", ignore=shutil.ignore_patterns("__pycache__"))
+for name in ("pyproject.toml", "README.md", "LICENSE"):
+    if os.path.exists(name):
+        shutil.copy(name, sys.argv[1])
+EOF
 python3 -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
-    --no-build-isolation --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl . || exit
+    --no-build-isolation --no-compile --no-cache-dir --target "$site" "$wheels"/*.whl "$source" || exit
+rm -rf "$source"
 export PYTHONPATH=$site PATH=$site/bin:$PATH
 { echo "== installed for the run ($site)"; python3 -m pip list --disable-pip-version-check --path "$site"; } >> "$out/env.txt" 2>&1
 # Every need of what was installed, met by what Python finds (the site, then the machine's).
