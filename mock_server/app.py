@@ -6,8 +6,6 @@ Every refusal is an ApiError, rendered as a FAILURE body by one handler.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import random
 import re
@@ -42,7 +40,6 @@ from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings
 from mock_server.state import MockState, mock_state
 from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
-from mock_server.validation import InvalidRequest, validate
 from mock_server.words import shorten
 
 log = logging.getLogger("ipmock")
@@ -244,31 +241,3 @@ def create_app(
     app.router.redirect_slashes = False  # a wrong path is a JSON 404, never a redirect
     app.state.mock = state
     return app
-
-
-def app_from_environ() -> Starlette:
-    """The app for each ``ipmock serve --workers N`` process: settings from IPMOCK_*."""
-    app = create_app(Settings.from_environ())
-    prepare_to_serve()
-    return app
-
-
-GC_THRESHOLDS = (50_000, 50, 100)
-"""The collector's thresholds while serving. Python's (700, 10, 10) run a young
-collection every few submits and a middle one every hundred or so, each a pause of
-milliseconds with thousands of jobs stored; these run them a seventieth as often. The
-submit p99 fell from 10-14 ms to 3.7-4.2 ms, req/s unchanged (bench/README.md, peers
-section); reference counting still frees all but cyclic garbage at once."""
-
-
-def prepare_to_serve() -> None:
-    """Build what the first request would (the compiled schema validator, the CLIP
-    vocabulary), then freeze every object made so far out of the garbage collector's
-    reach. They live as long as the server, and a full collection then walks only what
-    requests made (mostly the stored jobs): about 27 ms less per full collection.
-    Collections then run at ``GC_THRESHOLDS``."""
-    with contextlib.suppress(InvalidRequest):
-        validate(b'{"model_id": "sdxl", "prompt": "warm up", "ip_adapter_scale": "0.5"}')
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)

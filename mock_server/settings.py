@@ -33,42 +33,31 @@ class Secret:
 
 @dataclass(frozen=True)
 class Settings:
+    """What ``ipmock serve`` runs with. Each field's meaning, flag, ``IPMOCK_*`` variable and
+    parser: ``HELP`` and ``PARSERS`` below (``ipmock serve --help`` shows them)."""
+
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
-    """Base of download URLs; by default the scheme and Host the client used."""
     config: Path | None = None
     seed: int | None = None
-    """Seeds the chaos mix and the seeds picked for requests that ask for a random one."""
     chaos: bool = False
     strict: bool = False
-    """Refuse what the docs do not promise (unknown fields, over-long prompts, UUID model ids)."""
     accept_model_uuid: bool = True
     admin_token: Secret | None = field(default=None)
     api_keys: tuple[Secret, ...] = ()
-    """Keys the API accepts (test_ keys aside); empty: any non-empty key."""
     max_body_bytes: int = 8 * 1024 * 1024
     job_ttl: float = 3600.0
     url_ttl: float = 3600.0
     max_jobs: int = 10_000
-    """Jobs the memory store keeps (least recently used dropped beyond it)."""
     max_in_flight: int = 1000
-    """PENDING jobs one API key may have at once; more submits get 429. 0: no cap."""
     store: str = "memory"
-    """Where state lives: "memory" (this process) or a redis:// URL shared by workers."""
     workers: int = 1
-    """Server processes (more than one needs a shared store)."""
     redis_connections: int = 16
-    """Connections each process may hold to the Redis store; a request that finds them
-    all busy waits for one (up to ``redis_state.POOL_WAIT`` seconds, then 503)."""
     backend: str = "mock"
-    """What makes images: "mock" (placeholders), "diffusers" (a model in this process) or
-    "workers" (``ipmock worker`` processes taking jobs from the Redis store)."""
     journal_size: int = 1000
     log_level: str = "info"
     cors_origins: str = "*"
-    """Pages that may call the mock from a browser (``mock_server.cors``): "*" (any),
-    "none" (no CORS headers), or origins joined by commas (https://app.example.com)."""
 
     def __post_init__(self) -> None:
         # Flags and IPMOCK_* values are checked as they are read (PARSERS below, naming the
@@ -303,6 +292,117 @@ PARSERS: dict[str, Callable[[str], Any]] = {
 }
 """How each setting is read from text (a flag, an ``IPMOCK_*`` variable); ValueError
 saying what is allowed."""
+
+
+@dataclass(frozen=True)
+class Help:
+    """What a setting means, as ``ipmock serve --help`` says it beside its flag."""
+
+    text: str
+    """The help; ``{default}`` stands for the field's default."""
+    metavar: str | None = None
+    """The word for the flag's value (argparse's own, the name in capitals, when None)."""
+    choices: tuple[str, ...] | None = None
+    """The values listed in the usage line."""
+    each: Callable[[str], Any] | None = None
+    """A repeatable flag: the parser of one value (its variable takes them joined by
+    commas, through ``PARSERS``)."""
+    flag: bool = True
+    """False: no flag, only the ``IPMOCK_*`` variable sets it."""
+    models: bool = False
+    """Shown among the model options (real images), not the serving ones."""
+
+
+HELP: dict[str, Help] = {
+    "host": Help("address to bind (default {default}; 0.0.0.0 for every interface)"),
+    "port": Help("port to bind, 0 for any free one (default {default})"),
+    "config": Help(
+        "TOML file with extra scenarios, rules and a chaos mix (README: Choosing a scenario)",
+        metavar="FILE",
+    ),
+    "seed": Help(
+        "seed for the chaos mix and for random image seeds (default: random)", metavar="N"
+    ),
+    "chaos": Help(
+        "pick scenarios at random (seeded) when nothing else picks one, and fault about 1 "
+        "status request in 10 (429, 503, 500, delays, broken connections)"
+    ),
+    "public_url": Help(
+        "base of download URLs, an http(s) URL (default: the scheme and Host the client used)",
+        metavar="URL",
+    ),
+    "strict": Help(
+        "refuse unknown fields, over-long prompts and model UUIDs instead of accepting them "
+        "with a warning"
+    ),
+    "accept_model_uuid": Help('accept only model_id "sdxl", not a model UUID'),
+    "api_keys": Help(
+        "accept only this API key (repeat for more; IPMOCK_API_KEY=KEY1,KEY2; test_ keys "
+        "always work); default: any key",
+        metavar="KEY",
+        each=api_key,
+    ),
+    "admin_token": Help(
+        "require this token for the admin API (then open off loopback too)", metavar="TOKEN"
+    ),
+    "cors_origins": Help(
+        "browser pages that may call the mock: * (default: any page; the admin API only for "
+        "origins named), none (no CORS headers), or origins joined by commas "
+        "(https://app.example.com,http://localhost:3000)",
+        metavar="ORIGINS",
+    ),
+    "max_body_bytes": Help(
+        "largest request body in bytes; larger ones get 413 (default {default}, 8 MiB)",
+        metavar="N",
+    ),
+    "max_in_flight": Help(
+        "PENDING jobs one API key may have at once; more submits get 429 "
+        "(default {default}; 0: no cap)",
+        metavar="N",
+    ),
+    "store": Help(
+        "where jobs, the admin queue, the clock and the journal live: memory (default, this "
+        "process) or redis://HOST:PORT/DB, shared by every worker and host using it",
+        metavar="URL",
+    ),
+    "workers": Help(
+        "server processes on the one port (default {default}; more need --store redis://...)",
+        metavar="N",
+    ),
+    # A request that finds them all busy waits up to redis_state.POOL_WAIT seconds, then 503.
+    "redis_connections": Help(
+        "connections each server process holds to the --store Redis at most; a request "
+        "waits for a free one (default {default})",
+        metavar="N",
+    ),
+    "job_ttl": Help("seconds a job can be polled (default {default})", metavar="SECONDS"),
+    "url_ttl": Help(
+        "seconds a download URL works after SUCCESS (default {default})", metavar="SECONDS"
+    ),
+    "log_level": Help("(default {default})", choices=LOG_LEVELS),
+    "backend": Help(
+        "mock: labelled placeholder images (default); diffusers: generate with SDXL + "
+        "IP-Adapters in this process, each job PENDING while the model works; workers: put "
+        "each job on the --store Redis for `ipmock worker` processes",
+        choices=BACKENDS,
+        models=True,
+    ),
+    "max_jobs": Help(
+        "jobs the memory store keeps (least recently used dropped beyond it)", flag=False
+    ),
+    "journal_size": Help("exchanges the admin journal keeps (oldest dropped)", flag=False),
+}
+"""Each setting as the command line shows it, in the order of ``ipmock serve --help``: its
+flag is ``flag_name``, its variable ``environ_name``, its parser ``PARSERS``, its default
+the field's. A bool's flag turns its default around (--refuse-model-uuid sets
+accept_model_uuid False)."""
+
+
+def flag_name(name: str) -> str:
+    """The flag of a setting: --api-key for api_keys, --refuse-model-uuid for
+    accept_model_uuid."""
+    return "--" + _FLAG_NAMES.get(name, name).replace("_", "-")
+
 
 def _coerce(name: str, kind: str, value: object) -> object:
     """A Settings field's value as written in Python, checked by its parser and made its

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from mock_server import Settings
-from mock_server.cli import MODEL_OPTIONS, banner, main, parse, settings_from
+from mock_server.cli import main
+from mock_server.cli.options import MODEL_OPTIONS, parse, settings_from
+from mock_server.cli.serve import banner
 from mock_server.config import load_book
 from mock_server.settings import PARSERS, Secret, environ_name
 
@@ -30,7 +32,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.fail("it started instead of refusing the value")
 
     monkeypatch.setattr("uvicorn.Server.run", started)
-    monkeypatch.setattr("mock_server.cli._serve_workers", started)
+    monkeypatch.setattr("mock_server.cli.supervisor.serve_workers", started)
     monkeypatch.setattr("contract_tests.verify.verify", started)
     monkeypatch.setattr("contract_tests.conformance.conformance", started)
 

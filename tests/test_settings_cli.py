@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+import gc
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from mock_server import ConfigError, Settings
-from mock_server.cli import banner, build_parser, main, parse, settings_from
+from mock_server.cli import main
+from mock_server.cli.options import MODEL_OPTIONS, build_parser, parse, settings_from
+from mock_server.cli.serve import GC_THRESHOLDS, banner, prepare_to_serve
 from mock_server.config import load_book
-from mock_server.settings import Secret
+from mock_server.settings import HELP, Secret, flag_name
 
 
 def test_defaults_serve_on_loopback_8000() -> None:
@@ -164,3 +169,68 @@ def test_config_adds_scenarios_and_weights(tmp_path: Path) -> None:
     assert book.default == "slow"
     assert book.for_body({}).name == "slow"
 
+
+def _actions(command: str) -> dict[str, argparse.Action]:
+    parser, _ = parse([command, "--store", "redis://h/0"] if command == "worker" else [command])
+    return {a.option_strings[-1]: a for a in parser._actions if a.option_strings}
+
+
+def test_serves_flags_are_the_settings_table() -> None:
+    """Every setting has one description (``settings.HELP``), and serve's flags are built
+    from it: the flag, its help with the field's own default, its parser's choices."""
+    defaults = {f.name: f.default for f in fields(Settings)}
+    assert set(HELP) == set(defaults)
+    actions = _actions("serve")
+    flagged = {flag_name(name): name for name, about in HELP.items() if about.flag}
+    assert set(flagged) <= set(actions)
+    for flag, name in flagged.items():
+        action, about = actions[flag], HELP[name]
+        assert action.dest == name
+        assert action.help is not None and "{default}" not in action.help
+        if "{default}" in about.text:
+            shown = f"{defaults[name]:g}" if isinstance(defaults[name], float) else defaults[name]
+            assert f"default {shown}" in action.help, flag
+        assert action.choices == about.choices
+    model = {flag_name(name) for name in MODEL_OPTIONS}
+    assert set(actions) - {"--help"} == set(flagged) | model  # nothing else, nothing less
+    assert "--max-jobs" not in actions and "--journal-size" not in actions  # variables only
+
+
+def test_a_flag_of_a_setting_that_is_on_by_default_turns_it_off() -> None:
+    args = build_parser().parse_args(["serve", "--refuse-model-uuid", "--chaos"])
+    assert (args.accept_model_uuid, args.chaos, args.strict) == (False, True, None)
+    assert settings_from(args, {}).accept_model_uuid is False
+
+
+def test_the_model_options_are_the_same_for_serve_and_worker() -> None:
+    for command in ("serve", "worker"):
+        actions = _actions(command)
+        assert [actions[flag_name(name)].dest for name in MODEL_OPTIONS] == list(MODEL_OPTIONS)
+    assert _actions("worker")["--log-level"].default == Settings.log_level
+
+
+def test_serving_freezes_startup_objects_and_sets_the_collector_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        prepare_to_serve()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_each_worker_process_builds_its_app_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from uvicorn.importer import import_from_string
+
+    from mock_server.cli import supervisor
+
+    called: list[int] = []
+    monkeypatch.setattr(supervisor, "prepare_to_serve", lambda: called.append(1))
+    monkeypatch.setenv("IPMOCK_REFUSE_MODEL_UUID", "1")
+    factory = import_from_string("mock_server.cli.supervisor:app_from_environ")
+    app = factory()
+    assert app.state.mock.settings.accept_model_uuid is False
+    assert called == [1]

@@ -259,9 +259,10 @@ def test_conformance_defaults_to_tiny_without_cuda(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cuda: bool, size: str
 ) -> None:
     from mock_server import cli
+    from mock_server.cli import toolkit
 
     seen: list[Any] = []
-    monkeypatch.setattr(cli, "_cuda_available", lambda: cuda)
+    monkeypatch.setattr(toolkit, "cuda_available", lambda: cuda)
     monkeypatch.setattr("contract_tests.conformance.conformance", lambda o: seen.append(o) or 0)
     assert cli.main(["conformance"]) == 0
     assert seen[0].size == size
@@ -275,7 +276,7 @@ def test_conformance_without_the_gpu_extra_says_what_to_install(
 ) -> None:
     from mock_server import cli
 
-    monkeypatch.setattr(cli, "GPU_EXTRA", ("torch", "ipmock_no_such_package"))
+    monkeypatch.setattr("mock_server.cli.models.GPU_EXTRA", ("torch", "ipmock_no_such_package"))
     monkeypatch.setattr("contract_tests.conformance.conformance", lambda o: pytest.fail("ran"))
     assert cli.main(["conformance"]) == 2
     [line] = capsys.readouterr().err.splitlines()
