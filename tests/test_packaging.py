@@ -39,6 +39,12 @@ def test_wheel_carries_contract_and_finds_it(tmp_path: Path) -> None:
         "mock_server/py.typed",
     ):
         assert required in names
+    packages = {
+        str(init.parent.relative_to(REPO)) + "/__init__.py"
+        for top in ("mock_server", "contract_tests", "reference_impl")
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    assert sorted(packages - names) == []  # every subpackage listed in pyproject
     assert any(n.endswith("entry_points.txt") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "ipmock = mock_server.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
