@@ -12,6 +12,15 @@ if any (the job exists; its answer is lost, broken or late) -> the job's first a
 status request goes: API key -> the key's job -> expiry -> the fault of this request, if
 any -> poll -> the job's answer. Every refusal is an ApiError, which ``respond`` renders
 as a FAILURE body. The journal reads the job and scenario from the request's scope.
+
+The no-task rule: the in-place protocol (``mock_server.connection``) starts ``respond``
+by hand, on the event loop but outside any asyncio task, and hands it to uvicorn's cycle
+(a task) only once it awaits something. So nothing on the submit and status path may
+need a task: no ``asyncio.timeout``, no anyio cancel scope or task group, nothing that
+reads ``asyncio.current_task()``. With the state in this process (the memory store,
+queue and journal, the placeholder generator) a request with no delay fault awaits
+nothing at all; tests/unit/test_engine_needs_no_task.py drives submits and polls so,
+outside any event loop.
 """
 
 from __future__ import annotations

@@ -12,8 +12,12 @@ rest of the request goes on in uvicorn's usual request cycle, with its flow cont
 its error handling.
 
 Only the in-process state (``--store memory``, the mock backend) is answered in place:
-code that runs there has no asyncio task of its own, so nothing on that path may need
-one (``asyncio.timeout``, anyio cancel scopes), and a shared store's client does.
+code that runs there has no asyncio task of its own (the engine's no-task rule, stated
+in ``mock_server.api``), and a shared store's client needs one.
+
+It subclasses uvicorn's private httptools protocol: pyproject.toml pins uvicorn to the
+minor it was written for, and ``ipmock serve`` checks the installed one first
+(``mock_server.uvicorn_check``), falling back to uvicorn's own protocol on another.
 """
 
 from __future__ import annotations

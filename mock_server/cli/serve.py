@@ -14,10 +14,12 @@ import socket
 import sys
 from typing import Any
 
+from mock_server import uvicorn_check
 from mock_server.cli import models
 from mock_server.cli.checks import UsageError, check_redis, redacted
 from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
+from mock_server.contract import STATUS_PATH, SUBMIT_PATH
 from mock_server.faults import quiet_drops
 from mock_server.generators import GENERATE, Generator
 from mock_server.scenarios import (
@@ -101,7 +103,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         "log_level": settings.log_level,
         "access_log": settings.log_level == "debug",
         "server_header": False,
-        "http": "mock_server.connection:MockHttpProtocol",  # socket faults need it
+        "http": uvicorn_check.http_protocol(),  # the in-place one: socket faults need it
         "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
     }
     try:
@@ -220,8 +222,8 @@ def banner(
     )
     return (
         f"ipmock serving the ImagePipeline SDXL text-to-image API at {url}\n"
-        f"  submit   POST {url}/sdxl/text2image/v1   (header API-Key: {keys_accepted})\n"
-        f"  poll     GET  {url}/sdxl/text2image/v1/status/{{id}}\n"
+        f"  submit   POST {url}{SUBMIT_PATH}   (header API-Key: {keys_accepted})\n"
+        f"  poll     GET  {url}{STATUS_PATH}\n"
         f"  contract GET  {url}/openapi.json\n"
         f"  admin         {url}/__mock/   (reset, queue, clock, journal, jobs)\n"
         f"  backend: {backend}\n"
