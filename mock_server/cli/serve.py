@@ -116,20 +116,16 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
         return serve_workers(settings, book, backend, options, sock, seed_drawn=seed_drawn)
     app = create_app(settings, book=book, clock=clock, generator=generator)
-    server = uvicorn.Server(uvicorn.Config(app, **options))
 
-    async def announce() -> None:
-        sockets = [s for server_ in server.servers for s in server_.sockets]
-        print(banner(settings, book, url(sockets[0]), backend, seed_drawn=seed_drawn), flush=True)
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # the banner once it answers, where it listens
+                listening = [s for server in self.servers for s in server.sockets]
+                text = banner(settings, book, url(listening[0]), backend, seed_drawn=seed_drawn)
+                print(text, flush=True)
 
-    original_startup = server.startup
-
-    async def startup(sockets: object = None) -> None:
-        await original_startup(sockets=sockets)  # type: ignore[arg-type]
-        if server.started:
-            await announce()
-
-    server.startup = startup  # type: ignore[method-assign]
+    server = Server(uvicorn.Config(app, **options))
     prepare_to_serve()
     server.run(sockets=[sock])
     return 0 if server.started else 1
