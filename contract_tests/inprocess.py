@@ -25,7 +25,7 @@ from anyio.from_thread import BlockingPortal
 
 from mock_server import Clock, Settings, create_app
 from mock_server.clock import parse_time
-from mock_server.config import scenario_from_json
+from mock_server.config import queued_scenario
 from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.faults import ConnectionDropped
 from mock_server.journal import MemoryJournal
@@ -112,12 +112,7 @@ class MockHarness:
         book, queue = self.state.book, self.state.queue
         assert isinstance(queue, MemoryQueue)  # the harness's app keeps its state here
         queue.waiting.extend(
-            s
-            if isinstance(s, Scenario)
-            else book.get(s)
-            if isinstance(s, str)
-            else scenario_from_json(s)
-            for s in scenarios
+            queued_scenario(book, s, f"scenario {i + 1}") for i, s in enumerate(scenarios)
         )
 
     def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:

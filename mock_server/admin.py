@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mock_server.clock import iso, parse_time
-from mock_server.config import ConfigError, scenario_from_json
+from mock_server.config import ConfigError, queued_scenario
 from mock_server.errors import ApiError
-from mock_server.scenarios import TEST_KEY_PREFIX, Scenario, UnknownScenario
+from mock_server.scenarios import TEST_KEY_PREFIX
 from mock_server.state import MockState, mock_state
 from mock_server.words import did_you_mean, shorten
 
@@ -108,27 +108,15 @@ async def queue(request: Request) -> Response:
         if not isinstance(specs, list) or not specs:
             raise ApiError(400, "invalid_request", f"admin API: {usage}")
         try:
-            resolved = [_queued(state, s, f"scenarios.{i}") for i, s in enumerate(specs)]
+            resolved = [
+                queued_scenario(state.book, s, f"scenarios.{i}") for i, s in enumerate(specs)
+            ]
         except ConfigError as exc:
             raise ApiError(400, "invalid_request", f"admin API: {exc}") from None
         await state.queue.push(resolved)
     elif request.method == "DELETE":
         await state.queue.clear()
     return JSONResponse({"queue": [s.to_json() for s in await state.queue.queued()]})
-
-
-def _queued(state: MockState, spec: Any, where: str) -> Scenario:
-    """A queue entry: a scenario by name, or an inline scenario object."""
-    if isinstance(spec, str):
-        try:
-            return state.book.get(spec)
-        except UnknownScenario as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    if isinstance(spec, dict):
-        return scenario_from_json(spec, where)
-    raise ConfigError(
-        f"{where} must be a scenario name or a scenario object, got {json.dumps(shorten(spec))}"
-    )
 
 
 async def clock(request: Request) -> Response:

@@ -141,6 +141,23 @@ def scenario_from_json(data: Any, where: str = "scenario") -> Scenario:
     return Scenario.from_json({"name": "inline", **data})
 
 
+def queued_scenario(book: ScenarioBook, spec: Any, where: str) -> Scenario:
+    """A queue entry, as the admin queue and the in-process harness take one: a scenario
+    by name, an inline scenario object (checked as the config file's are) or a Scenario."""
+    if isinstance(spec, Scenario):
+        return spec
+    if isinstance(spec, str):
+        try:
+            return book.get(spec)
+        except UnknownScenario as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if isinstance(spec, dict):
+        return scenario_from_json(spec, where)
+    raise ConfigError(
+        f"{where} must be a scenario name or a scenario object, got {json.dumps(shorten(spec))}"
+    )
+
+
 def fault_mix_from_json(data: Any, *, chaos: bool = False) -> FaultMix | None:
     """The ``[chaos] faults`` table as a FaultMix (schema-checked); without one, the
     built-in mix when ``chaos`` is on, else none. A rate of 0 turns the mix off."""

@@ -346,13 +346,6 @@ class ScenarioBook:
         except KeyError:
             raise UnknownScenario(name, self.scenarios) from None
 
-    def resolve(self, spec: str | Mapping[str, Any]) -> Scenario:
-        """A scenario by name, or an inline one (a JSON object of Scenario's fields)."""
-        if isinstance(spec, str):
-            return self.get(spec)
-        data = {"name": "inline", **spec}
-        return Scenario.from_json(data)
-
     def by_request(self, headers: Mapping[str, str], api_key: str) -> Scenario | None:
         """The scenario named by the request itself (header, then test key), if any."""
         if name := headers.get(SCENARIO_HEADER):
