@@ -950,7 +950,7 @@ def _bad_paths(rng: random.Random, ctx: _Context) -> _Probe:
         STATUS + job + "?x=%zz&&&=&" + "q" * 1000, IMAGES + job + "/0.png%00",
         IMAGES + job + "/-1.png", IMAGES + job + "/99.png", IMAGES + job + "/0.PNG",
         IMAGES + job + "/0.png/..", IMAGES + job + "/%30.png", IMAGES + job + "/00.png",
-        IMAGES + job + "/0.png?download=1", IMAGES + "../" + job, "/images/" + job, "/",
+        IMAGES + job + "/0.png?download=1", IMAGES + "../" + job, IMAGES + job, "/",
         "/openapi.json/../openapi.json", "/__mock/jobs/" + "j" * size, "/__mock/jobs/%00",
         "/__mock/journal?path=%00", "/__mock/journal?path=" + "p" * size,
         "/%2e%2e/%2e%2e/etc/passwd", "/sdxl/text2image/v1\\status\\x", "/sdxl;/text2image/v1",

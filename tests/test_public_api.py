@@ -3,6 +3,7 @@ exception tree (httpx's ``test_exported_members.py``, and its drawn hierarchy)."
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
@@ -15,8 +16,9 @@ import pytest
 
 import contract_tests
 import mock_server
-from mock_server import exceptions
+from mock_server import contract, exceptions
 from mock_server.exceptions import IpmockError
+from mock_server.scenarios import REFUSALS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = (mock_server, contract_tests)
@@ -136,3 +138,43 @@ def test_exceptions_keep_the_builtin_kinds_callers_catch() -> None:
     assert issubclass(UnknownScenario, LookupError)
     assert issubclass(contract_tests.ServerDidNotStart, RuntimeError)
     assert issubclass(contract_tests.ClientContractViolation, AssertionError)
+
+
+def _literals(path: Path) -> Iterator[tuple[int, str]]:
+    """The string and bytes literals of a module (bytes as Latin-1), f-strings' parts
+    included, docstrings and other bare strings left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bare = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in bare:
+            if isinstance(node.value, bytes):
+                yield node.lineno, node.value.decode("latin-1")
+            elif isinstance(node.value, str):
+                yield node.lineno, node.value
+
+
+def test_paths_png_signature_and_refusal_texts_are_written_once() -> None:
+    """mock_server.contract reads the paths from openapi.json and holds the PNG signature;
+    scenarios.REFUSALS holds the refusal texts. No other module of the packages or bench
+    writes them again (examples/ keep their own: they stand alone)."""
+    png = contract.PNG_SIGNATURE.decode("latin-1")
+    texts = {refusal.error for refusal in REFUSALS.values()}
+    copies = []
+    for folder in ("mock_server", "contract_tests", "reference_impl", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            home = path.relative_to(ROOT).as_posix()
+            for line, text in _literals(path):
+                is_path = text == contract.SUBMIT_PATH or text.startswith(
+                    (contract.STATUS_PREFIX, contract.IMAGE_PREFIX)
+                )
+                if (
+                    is_path
+                    or (png in text and home != "mock_server/contract.py")
+                    or (text in texts and home != "mock_server/scenarios.py")
+                ):
+                    copies.append(f"{home}:{line}: {text[:60]!r}")
+    assert copies == []
