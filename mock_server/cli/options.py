@@ -38,11 +38,6 @@ or rules in a config file.
 
 REAL_IMAGES = "real images (--backend diffusers; needs the gpu extra: pip install '.[gpu]')"
 WORKER_STORE = f"the redis:// URL that `ipmock serve --store` uses ({REDIS_FORMS})"
-MODEL_OPTIONS = (
-    "model_dir", "ip_adapter_dir", "random_weights", "weights_cache", "device",
-    "allow_image_network",
-)  # fmt: skip
-"""The model options' names, as ``add_model_options`` adds them (a test keeps them equal)."""
 
 
 def argtype(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -98,40 +93,45 @@ def add_setting(
     return parser.add_argument(flag_name(name), **options)
 
 
-def add_model_options(group: argparse._ArgumentGroup) -> None:
-    """The model options (``MODEL_OPTIONS``), in ``group``."""
-    group.add_argument(
-        "--model-dir", type=Path, metavar="DIR", help="SDXL in diffusers' layout (local folder)"
-    )
-    group.add_argument(
-        "--ip-adapter-dir",
-        type=Path,
-        metavar="DIR",
-        help="IP-Adapters in h94/IP-Adapter's layout (local folder)",
-    )
-    group.add_argument(
-        "--random-weights",
-        type=argtype(choice("tiny", "full")),
-        choices=["tiny", "full"],
-        help="instead of --model-dir: build SDXL + IP-Adapters with random weights "
+MODEL_OPTIONS: dict[str, dict[str, Any]] = {
+    "model_dir": {
+        "type": Path,
+        "metavar": "DIR",
+        "help": "SDXL in diffusers' layout (local folder)",
+    },
+    "ip_adapter_dir": {
+        "type": Path,
+        "metavar": "DIR",
+        "help": "IP-Adapters in h94/IP-Adapter's layout (local folder)",
+    },
+    "random_weights": {
+        "type": argtype(choice("tiny", "full")),
+        "choices": ["tiny", "full"],
+        "help": "instead of --model-dir: build SDXL + IP-Adapters with random weights "
         "(tiny: seconds, for CPU tests; full: real sizes, for GPU timing)",
-    )
-    group.add_argument(
-        "--weights-cache",
-        type=Path,
-        metavar="DIR",
-        help="where --random-weights builds (reused when built before; "
+    },
+    "weights_cache": {
+        "type": Path,
+        "metavar": "DIR",
+        "help": "where --random-weights builds (reused when built before; "
         "default ~/.cache/ipmock/weights)",
-    )
-    group.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    group.add_argument(
-        "--allow-image-network",
-        action="append",
-        metavar="CIDR",
-        help="let ip_adapter_image URLs reach this network, otherwise refused as "
-        "private (repeatable, or IPMOCK_ALLOW_IMAGE_NETWORK=CIDR,CIDR; e.g. 127.0.0.0/8 in "
-        "tests)",
-    )
+    },
+    "device": {"help": "torch device (default: cuda if available, else cpu)"},
+    "allow_image_network": {
+        "action": "append",
+        "metavar": "CIDR",
+        "help": "let ip_adapter_image URLs reach this network, otherwise refused as private "
+        "(repeatable, or IPMOCK_ALLOW_IMAGE_NETWORK=CIDR,CIDR; e.g. 127.0.0.0/8 in tests)",
+    },
+}
+"""The model options of serve and worker (not settings: the generator's), each read from
+its IPMOCK_ variable when not given (IPMOCK_MODEL_DIR, ...)."""
+
+
+def add_model_options(group: argparse._ArgumentGroup) -> None:
+    """The model options, in ``group``."""
+    for name, options in MODEL_OPTIONS.items():
+        group.add_argument("--" + name.replace("_", "-"), **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,7 +204,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentParser, a
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in ("serve", "worker"):
-        names = MODEL_OPTIONS + (("store",) if args.command == "worker" else ())
+        names = tuple(MODEL_OPTIONS) + (("store",) if args.command == "worker" else ())
         _options_from_environ(command, args, names)
         args.weights_cache = args.weights_cache or DEFAULT_WEIGHTS_CACHE
         args.allow_image_network = args.allow_image_network or []
