@@ -75,10 +75,12 @@ REFUSALS: Mapping[str, Refusal] = {
     "rate-limited": Refusal(429, "rate_limited", "rate limit exceeded: slow down", 2),
     "unauthorized": Refusal(401, "unauthorized", "invalid API key"),
     "server-error": Refusal(500, "server_error", "internal server error (simulated)"),
+    "image-gone": Refusal(410, "expired", "this image is no longer kept by the server"),
 }
 """The refusals of the built-in scenarios of these names, the faults of the same kinds
-(rate-limited, busy, server-error) and the API's own answer to a key it does not know
-(unauthorized): the only copy of their texts. A fault sends its own Retry-After."""
+(rate-limited, busy, server-error), the API's own answer to a key it does not know
+(unauthorized) and a generator's to a download of an image it no longer keeps
+(image-gone): the only copy of their texts. A fault sends its own Retry-After."""
 
 FaultStep = Literal["submit", "poll", "download"]
 """Which request of a job a fault hits: its submit, a status request, an image download."""

@@ -36,6 +36,7 @@ from mock_server.generators import GENERATE, PlaceholderGenerator
 from mock_server.images import RenderedImage
 from mock_server.jobs import Job
 from mock_server.redis_state import RedisState, RedisStore
+from mock_server.scenarios import REFUSALS
 from mock_server.stores import JobStore, StoreUnavailable
 
 log = logging.getLogger("ipmock.worker")
@@ -159,7 +160,7 @@ class QueuedGenerator:
             return await self.placeholders.image(job, sample)
         png = await self.queue.image(job.id, sample)
         if png is None:
-            raise ApiError(410, "expired", "this image is no longer kept by the server")
+            raise ApiError.refusal(REFUSALS["image-gone"])
         return RenderedImage(png, '"' + hashlib.sha256(png).hexdigest()[:32] + '"')
 
     async def waiting(self) -> int:

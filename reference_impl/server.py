@@ -29,6 +29,7 @@ from mock_server.errors import ApiError
 from mock_server.generators import GENERATE, PlaceholderGenerator
 from mock_server.images import ImageCache, RenderedImage
 from mock_server.jobs import Job
+from mock_server.scenarios import REFUSALS
 from mock_server.stores import JobStore
 from mock_server.validation import GenerationRequest
 from reference_impl.fetch import FetchPolicy, ImageInputError, load_image
@@ -142,7 +143,7 @@ class DiffusersGenerator:
             return await self.placeholders.image(job, sample)
         images = self._images.get(job.id)
         if images is None or sample >= len(images):
-            raise ApiError(410, "expired", "this image is no longer kept by the server")
+            raise ApiError.refusal(REFUSALS["image-gone"])
         self._images.move_to_end(job.id)
         return images[sample]
 
