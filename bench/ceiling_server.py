@@ -9,7 +9,7 @@ ipmock does all of that and more (a job stored and looked up, scenarios, the jou
 so this server's req/s bound what any CPython design could reach here: bench/peers.py
 measures it beside ipmock and the peers.
 
-    python bench/ceiling_server.py PORT [PROCESSES]
+    python -m bench.ceiling_server PORT [PROCESSES]
 
 With PROCESSES > 1 the processes share the port (SO_REUSEPORT); nothing is shared
 between them, which no mock could afford, so it is the bound for several processes too.
@@ -21,12 +21,9 @@ import asyncio
 import os
 import socket
 import sys
-from pathlib import Path
 
 import httptools
 import uvloop
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mock_server.contract import IMAGE_PREFIX, STATUS_PREFIX, SUBMIT_PATH
 from mock_server.validation import InvalidRequest, validate

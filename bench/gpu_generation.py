@@ -6,8 +6,8 @@ runs for each job) and a plain ``diffusers.StableDiffusionXLPipeline`` built on 
 loaded modules, at W x H and N steps, 1 and 4 samples, without and with an IP-Adapter.
 Prints a table of seconds per image with the ratio reference / diffusers.
 
-    python bench/gpu_generation.py                       # full size, cuda, 1024x1024, 20 steps
-    python bench/gpu_generation.py --size tiny --device cpu --width 64 --height 64 --steps 2
+    python -m bench.gpu_generation                     # full size, cuda, 1024x1024, 20 steps
+    python -m bench.gpu_generation --size tiny --device cpu --width 64 --height 64 --steps 2
 
 On a GPU machine without network, in one go: docs/gpu.md (scripts/gpu_run.sh).
 """
@@ -23,8 +23,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import torch

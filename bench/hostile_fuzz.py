@@ -14,12 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere: contract_tests is in the repo
-    sys.path.insert(0, str(ROOT))
-
-from contract_tests.hostile import listening_pid, run_hostile  # noqa: E402
-from contract_tests.server import running_server  # noqa: E402
+from contract_tests.hostile import listening_pid, run_hostile
+from contract_tests.server import running_server
 
 
 class _ServerLog:

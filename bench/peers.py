@@ -7,8 +7,8 @@ that each answers the workload correctly and refuses invalid bodies, then drives
 turn with the same `wrk` and bench/request.lua (the others idle) and prints req/s, p50,
 p99 and non-2xx answers, with ipmock's ratio to the best peer and the goal check.
 
-    .venv/bin/python bench/peers.py [--duration S] [--warmup S] [--settle S] [--rounds N]
-                                    [--only ipmock,prism,wiremock] [--json PATH]
+    .venv/bin/python -m bench.peers [--duration S] [--warmup S] [--settle S] [--rounds N]
+                                     [--only ipmock,prism,wiremock] [--json PATH]
 
 Prism and WireMock come from the npm registry, pinned in bench/peers/package.json and
 package-lock.json, installed into bench/.peers/ (ignored by git) on the first run.
@@ -22,13 +22,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,26 +36,15 @@ from typing import Any
 import httpx
 import jsonschema
 
+from bench.serve_throughput import IPMOCK_ARGS, POLL_KEY, SUBMIT_KEY, WrkResult, machine, parse_wrk
+from bench.support import procfs
+from bench.support.bodies import SUBMIT_BODY
+from bench.support.processes import free_ports, served
+from contract_tests.server import running_server
+from mock_server import contract
+from mock_server.contract import STATUS_PATH, SUBMIT_PATH
+
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-if str(ROOT) not in sys.path:  # mock_server, when run as `python bench/peers.py`
-    sys.path.insert(0, str(ROOT))
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
-
-from serve_throughput import (  # noqa: E402
-    POLL_KEY,
-    STATUS_PATH,
-    SUBMIT_BODY,
-    SUBMIT_KEY,
-    SUBMIT_PATH,
-    WrkResult,
-    ipmock_command,
-    machine,
-    parse_wrk,
-)
-
-from mock_server import contract  # noqa: E402
 
 PEERS_SOURCE = BENCH / "peers"  # package.json and package-lock.json (committed)
 PEERS_HOME = BENCH / ".peers"  # where npm installs them (ignored by git)
@@ -270,76 +258,6 @@ def _first_line(command: Sequence[str]) -> str:
 # ---------------------------------------------------------------- running the servers
 
 
-def free_ports(count: int) -> list[int]:
-    """Distinct free ports: all sockets stay open until every port is chosen."""
-    with ExitStack() as stack:
-        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server and every process it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    # Whatever the leader started and left behind: the group is this server's alone.
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-@contextmanager
-def served(
-    name: str,
-    command: Sequence[str],
-    port: int,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Iterator[tuple[str, int]]:
-    """Run a server until the block ends (errors and Ctrl-C included); yield (base, pid).
-
-    The server runs in a session of its own, so Ctrl-C in the terminal reaches only this
-    script, which then stops the server's whole process group.
-    """
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=None if env is None else dict(env),
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    output.seek(0)
-                    tail = output.read()[-3000:].decode(errors="replace")
-                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
-                try:
-                    httpx.get(f"{base}/__bench_ready", timeout=2.0)  # any answer means up
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{name} did not answer on {base}") from None
-                    time.sleep(0.2)
-            yield base, process.pid
-        finally:
-            _stop_group(process)
-
-
 @dataclass(frozen=True)
 class Server:
     name: str
@@ -360,11 +278,12 @@ def ipmock_env(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def ipmock_server(port: int) -> Server:
+def ipmock_server() -> Server:
+    """ipmock, started by `running_server` on a port of its choosing (the port here is 0)."""
     return Server(
         "ipmock",
-        ipmock_command(port),
-        port,
+        ["ipmock", "serve", "--host", "127.0.0.1", "--port", "0", *IPMOCK_ARGS],
+        0,
         settings="ipmock serve --log-level warning, memory store, IPMOCK_MAX_IN_FLIGHT=0",
         env=ipmock_env(os.environ),
     )
@@ -410,8 +329,9 @@ def wiremock_server(port: int, root: Path, threads: int | None, java: str = "jav
 def ceiling_server(port: int, processes: int) -> Server:
     return Server(
         CEILING,
-        [sys.executable, str(BENCH / "ceiling_server.py"), str(port), str(processes)],
+        [sys.executable, "-m", "bench.ceiling_server", str(port), str(processes)],
         port,
+        cwd=BENCH.parent,
         settings=f"bench/ceiling_server.py: uvloop + httptools + validate(), no state, "
         f"{processes} process(es) on SO_REUSEPORT",
     )
@@ -578,25 +498,8 @@ class Run:
     wall_s: float
 
 
-def group_cpu_seconds(pgid: int, proc: Path = Path("/proc")) -> float | None:
-    """User + system CPU seconds of every live process in a process group (Linux /proc;
-    None elsewhere). Each server runs in a group of its own, so this is its CPU time.
-
-    CPU time per request barely moves when other work shares the machine, unlike req/s.
-    """
-    if not proc.is_dir():
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-        if int(fields[2]) == pgid:  # pgrp; utime and stime are fields 14 and 15 of stat
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+def _group_cpu(pgid: int | None) -> float | None:
+    return None if pgid is None else procfs.group_cpu_seconds(pgid)
 
 
 def measure(
@@ -605,15 +508,15 @@ def measure(
     key: str,
     body: Path | None,
     args: argparse.Namespace,
-    pgid: int,
+    pgid: int | None,
     warmup: int,
 ) -> Run:
     """Warm up, then one measured run, with the server's CPU time over it."""
     if warmup > 0:
         run_wrk(url, method, key, body, args, warmup)
-    cpu_before, started = group_cpu_seconds(pgid), time.monotonic()
+    cpu_before, started = _group_cpu(pgid), time.monotonic()
     result = run_wrk(url, method, key, body, args, args.duration)
-    cpu_after, wall = group_cpu_seconds(pgid), time.monotonic() - started
+    cpu_after, wall = _group_cpu(pgid), time.monotonic() - started
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return Run(result, cpu, wall)
 
@@ -835,7 +738,7 @@ def _run(args: argparse.Namespace, selected: list[str], java: str) -> int:
         body_file = scratch / "submit.json"
         body_file.write_text(_compact(SUBMIT_BODY))
         ports = dict(zip(SERVERS, free_ports(len(SERVERS)), strict=True))
-        makers: dict[str, Callable[[], Server]] = {"ipmock": lambda: ipmock_server(ports["ipmock"])}
+        makers: dict[str, Callable[[], Server]] = {"ipmock": ipmock_server}
         if "prism" in selected:
             base = f"http://127.0.0.1:{ports['prism']}"
             document = scratch / "openapi.json"
@@ -854,12 +757,22 @@ def _run(args: argparse.Namespace, selected: list[str], java: str) -> int:
         makers[CEILING] = lambda: ceiling_server(ports[CEILING], args.ceiling_processes)
         servers = {name: makers[name]() for name in selected}
         bases: dict[str, str] = {}
-        pids: dict[str, int] = {}
+        pids: dict[str, int | None] = {}
         for name, server in servers.items():
-            print(f"peers: starting {name} on 127.0.0.1:{server.port} ...", flush=True)
-            bases[name], pids[name] = stack.enter_context(
-                served(name, server.command, server.port, server.cwd, server.env)
-            )
+            where = f"127.0.0.1:{server.port}" if server.port else "127.0.0.1"
+            print(f"peers: starting {name} on {where} ...", flush=True)
+            if name == "ipmock":
+                bases[name] = stack.enter_context(
+                    running_server(*IPMOCK_ARGS, base_env=server.env, new_session=True,
+                                   start_timeout=READY_TIMEOUT_S)
+                )  # fmt: skip
+                pid = procfs.listening_pid(bases[name])  # its session's leader or a worker
+                pids[name] = None if pid is None else os.getpgid(pid)
+            else:
+                bases[name], pids[name] = stack.enter_context(
+                    served(name, server.command, server.port, server.cwd, server.env,
+                           READY_TIMEOUT_S)
+                )  # fmt: skip
 
         # Checks. ipmock's poll job is made now for the check, and again after its submit
         # load (its store keeps only the newest jobs, and the load makes many).

@@ -5,7 +5,7 @@ uvicorn on 127.0.0.1, drives each with ``wrk`` in another process, and prints re
 p50 and p99 per workload with ipmock's ratio to the baseline measured in the same run.
 Also times one image download: the first (rendered) and a repeat (cached).
 
-    .venv/bin/python bench/serve_throughput.py [--duration S] [--connections N]
+    .venv/bin/python -m bench.serve_throughput [--duration S] [--connections N]
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,34 +30,16 @@ from typing import Any
 
 import httpx
 
+from bench.support.bodies import SUBMIT_BODY
+from bench.support.processes import free_ports, served
+from contract_tests.server import running_server
 from mock_server.contract import STATUS_PATH, SUBMIT_PATH
 
 BENCH = Path(__file__).resolve().parent
 SUBMIT_KEY = "bench"  # an ordinary key: the default scenario (PENDING, then SUCCESS)
 POLL_KEY = "test_success"  # a job is readable only with the key that created it
-# The docs' own example body (one IP-Adapter): every field validated, both prompts
-# token-counted with the CLIP vocabulary.
-SUBMIT_BODY: dict[str, Any] = {
-    "model_id": "sdxl",
-    "prompt": "cinematic still woman holding mango juice. emotional, harmonious, vignette, "
-    "highly detailed, high budget, bokeh, cinemascope, moody, epic, gorgeous, film grain, "
-    "grainy holding a glass of mango juice,",
-    "negative_prompt": "error, cropped, worst quality, low quality, duplicate, extra fingers, "
-    "mutated hands, poorly drawn hands, poorly drawn face, deformed, blurry, bad anatomy, "
-    "bad proportions, extra limbs, cloned face, disfigured, missing arms, missing legs, "
-    "extra arms, extra legs, fused fingers, too many fingers, long neck",
-    "num_inference_steps": 20,
-    "ip_adapter": ["ip-adapter-plus_sdxl_vit-h"],
-    "ip_adapter_scale": [0.6],
-    "ip_adapter_style_images": [],
-    "ip_adapter_image": "https://example.com/face.jpg",
-    "server_id": "",
-    "samples": 1,
-    "guidance_scale": 7.5,
-    "width": 1024,
-    "height": 1024,
-}
-READY_TIMEOUT_S = 30.0
+# No in-flight cap: the submit workload never polls its jobs (they stay PENDING).
+IPMOCK_ARGS = ("--log-level", "warning", "--max-in-flight", "0")
 
 
 @dataclass(frozen=True)
@@ -109,50 +90,6 @@ def parse_wrk(output: str) -> WrkResult:
         non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in re.findall(r"\d+", sockets.group(1))) if sockets else 0,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def served(name: str, command: Sequence[str], port: int) -> Iterator[str]:
-    """Run a server until the block ends (even on error); yield its base URL once it answers."""
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
-        try:
-            deadline = time.monotonic() + READY_TIMEOUT_S
-            while True:
-                if process.poll() is not None:
-                    stderr.seek(0)
-                    tail = stderr.read()[-2000:].decode(errors="replace")
-                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
-                try:
-                    httpx.get(f"{base}/__bench_ready", timeout=1.0)  # any answer means up
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"{name} did not answer on {base}") from None
-                    time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def ipmock_command(port: int) -> list[str]:
-    script = Path(sys.executable).parent / "ipmock"
-    launcher = [str(script)] if script.exists() else [sys.executable, "-m", "mock_server.cli"]
-    # No in-flight cap: the submit workload never polls its jobs (they stay PENDING).
-    return [*launcher, "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", "--max-in-flight", "0"]  # fmt: skip
 
 
 def baseline_command(port: int) -> list[str]:
@@ -294,10 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "submit.json"
         body.write_text(json.dumps(SUBMIT_BODY))
-        servers: dict[str, str] = {}
-        for name, command in (("ipmock", ipmock_command), ("baseline", baseline_command)):
-            port = free_port()  # taken before the next server binds, so never the same
-            servers[name] = stack.enter_context(served(name, command(port), port))
+        [port] = free_ports(1)
+        servers = {
+            "ipmock": stack.enter_context(running_server(*IPMOCK_ARGS)),
+            "baseline": stack.enter_context(served("baseline", baseline_command(port), port))[0],
+        }
         rows = compare("submit (POST)", servers, "POST", SUBMIT_PATH, SUBMIT_KEY, body, args)
         status_path = STATUS_PATH.format(id=create_job(servers["ipmock"], POLL_KEY)["id"])
         rows += compare("poll (GET)", servers, "GET", status_path, POLL_KEY, None, args)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import httpx
@@ -30,18 +31,26 @@ def running_server(
     start_timeout: float = 30.0,
     echo: bool = False,
     output: list[str] | None = None,
+    base_env: Mapping[str, str] | None = None,
+    new_session: bool = False,
 ) -> Iterator[str]:
     """Start `ipmock serve --host 127.0.0.1 --port 0 ARGS`, yield its base URL, stop it.
 
     ``echo`` prints the server's start-up output (and later errors), for servers that
     take minutes to start, such as the reference with full-size weights. ``output``, when
     given, receives every line the server printed, complete once the server has stopped.
+    The server's environment is ``base_env`` (default: this process's) updated with
+    ``env``. ``new_session`` runs it in a session and process group of its own, stopped
+    whole at the end (worker processes included), and out of reach of a terminal's
+    Ctrl-C: a benchmark measures that group's CPU time and stops it itself.
     """
     command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
                "--port", "0", *args]  # fmt: skip
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        env={**(os.environ if base_env is None else base_env), "PYTHONUNBUFFERED": "1",
+             **(env or {})},
+        start_new_session=new_session,
     )  # fmt: skip
     lines: list[str] = [] if output is None else output
     found: list[str] = []
@@ -67,13 +76,28 @@ def running_server(
             )
         yield found[0]
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process, group=new_session)
         reader.join(10)
+
+
+def _stop(process: subprocess.Popen[str], *, group: bool) -> None:
+    """SIGTERM, then SIGKILL after 10 s; to the whole process group when it has one."""
+
+    def signal_it(sig: signal.Signals) -> None:
+        with suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+
+    signal_it(signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        signal_it(signal.SIGKILL)
+        process.wait()
+    if group:  # whatever the leader started and left behind: the group is the server's
+        signal_it(signal.SIGKILL)
 
 
 class RunningMock:

@@ -2,7 +2,7 @@
 # The GPU conformance run and benchmark, in one go, on a GPU machine without network
 # (docs/gpu.md): installs the wheels from .whl/ (scripts/gpu_wheels.py) and this tree into
 # a folder of its own, checks that every need of what it installed is met, builds
-# full-size random weights, then runs `ipmock conformance` and bench/gpu_generation.py,
+# full-size random weights, then runs `ipmock conformance` and bench.gpu_generation,
 # each under its own time limit so that its log is written even when it is cut. Logs and
 # results go to $OUT (default gpu-out/).
 #
@@ -83,7 +83,7 @@ timeout "$conformance_limit" ipmock conformance --size "$size" --device "$device
     --junit-xml "$out/conformance.xml" 2>&1 | tee "$out/conformance.log"
 conformance=$?
 step "bench (limit ${bench_limit}s)"
-timeout "$bench_limit" python3 bench/gpu_generation.py --size "$size" --device "$device" \
+timeout "$bench_limit" python3 -m bench.gpu_generation --size "$size" --device "$device" \
     --weights-cache "$weights" "${shape[@]}" "${bench_args[@]}" "${extra_bench[@]}" \
     --json "$out/bench.json" 2>&1 | tee "$out/bench.log"
 bench=$?

@@ -5,33 +5,20 @@ No server, no network, no npm: the side-by-side run itself is a benchmark, run b
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import jsonschema
 import pytest
 
+from bench import peers
+from bench.support import procfs
 from mock_server import contract
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_peers", BENCH / "peers.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-peers = _load()
 BASE = "http://127.0.0.1:4010"
 
 
@@ -168,9 +155,9 @@ def test_group_cpu_seconds_adds_up_one_process_group(tmp_path: Path) -> None:
     stat(10, "java", 10, 3 * ticks, ticks)
     stat(11, "a (b) c", 10, ticks, 0)  # a name with spaces and parentheses
     stat(12, "wrk", 12, 50 * ticks, 0)
-    assert peers.group_cpu_seconds(10, tmp_path) == pytest.approx(5.0)
-    assert peers.group_cpu_seconds(99, tmp_path) == 0.0
-    assert peers.group_cpu_seconds(10, tmp_path / "absent") is None
+    assert procfs.group_cpu_seconds(10, tmp_path) == pytest.approx(5.0)
+    assert procfs.group_cpu_seconds(99, tmp_path) == 0.0
+    assert procfs.group_cpu_seconds(10, tmp_path / "absent") is None
 
 
 def test_only() -> None:

@@ -68,7 +68,7 @@ def test_the_gpu_bench_runs_on_cpu_and_matches_plain_diffusers(
 ) -> None:
     figures = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "bench/gpu_generation.py", "--model-dir", str(tiny_dirs.model_dir),
+        [sys.executable, "-m", "bench.gpu_generation", "--model-dir", str(tiny_dirs.model_dir),
          "--ip-adapter-dir", str(tiny_dirs.ip_adapter_dir), "--device", "cpu",
          "--width", "64", "--height", "64", "--steps", "2", "--samples", "1", "2",
          "--repeat", "1", "--warmup", "0", "--json", str(figures)],

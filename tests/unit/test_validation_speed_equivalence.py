@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bench.serve_throughput import SUBMIT_BODY
+from bench.support.bodies import SUBMIT_BODY
 from mock_server.validation import MAX_DEPTH, Accepted, InvalidRequest, validate
 
 BOM = b"\xef\xbb\xbf"
