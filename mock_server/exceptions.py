@@ -21,8 +21,8 @@ Where each lives: ``mock_server.errors``, ``.validation``, ``.config``, ``.scena
 ``contract_tests``.
 
 Outside the tree on purpose: ``contract_tests.example_client.ClientError`` and its
-subclasses are a client's errors (the client under test raises them, not ipmock), and
-the example client is a base to copy that needs nothing but httpx.
+subclasses (``RequestRefused``, ``GenerationFailed``, ...) are a client's errors: the
+client under test raises them about the server it calls, and a copy of it keeps them.
 """
 
 from __future__ import annotations
