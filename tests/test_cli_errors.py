@@ -34,7 +34,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("uvicorn.Server.run", started)
     monkeypatch.setattr("mock_server.cli.supervisor.serve_workers", started)
     monkeypatch.setattr("contract_tests.verify.verify", started)
-    monkeypatch.setattr("contract_tests.conformance.conformance", started)
+    monkeypatch.setattr("reference_impl.conformance.conformance", started)
 
 
 def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:

@@ -263,7 +263,7 @@ def test_conformance_defaults_to_tiny_without_cuda(
 
     seen: list[Any] = []
     monkeypatch.setattr(toolkit, "cuda_available", lambda: cuda)
-    monkeypatch.setattr("contract_tests.conformance.conformance", lambda o: seen.append(o) or 0)
+    monkeypatch.setattr("reference_impl.conformance.conformance", lambda o: seen.append(o) or 0)
     assert cli.main(["conformance"]) == 0
     assert seen[0].size == size
     assert f"ipmock conformance: --size {size}" in capsys.readouterr().out
@@ -277,7 +277,7 @@ def test_conformance_without_the_gpu_extra_says_what_to_install(
     from mock_server import cli
 
     monkeypatch.setattr("mock_server.cli.models.GPU_EXTRA", ("torch", "ipmock_no_such_package"))
-    monkeypatch.setattr("contract_tests.conformance.conformance", lambda o: pytest.fail("ran"))
+    monkeypatch.setattr("reference_impl.conformance.conformance", lambda o: pytest.fail("ran"))
     assert cli.main(["conformance"]) == 2
     [line] = capsys.readouterr().err.splitlines()
     assert line == (

@@ -80,7 +80,7 @@ def test_loading_for_cuda_sets_them_before_the_model_loads(
 
 
 def test_conformance_gives_its_server_the_cublas_setting() -> None:
-    from contract_tests.conformance import serve_environment
+    from reference_impl.conformance import serve_environment
 
     assert serve_environment({}) == {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
     assert serve_environment({"CUBLAS_WORKSPACE_CONFIG": ":16:8"}) == {
