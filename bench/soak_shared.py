@@ -14,8 +14,8 @@ the server's processes flat from a baseline taken once the stores, caches and Re
 are warm, and FDs under their bound), it reports Redis's own memory (INFO used_memory)
 and clients, and the ``ipmock worker`` processes' RSS and FDs.
 
-    .venv/bin/python bench/soak_shared.py redis [--duration 600] [--json PATH]
-    .venv/bin/python bench/soak_shared.py workers [--duration 600] [--kill-every 60]
+    .venv/bin/python -m bench.soak_shared redis [--duration 600] [--json PATH]
+    .venv/bin/python -m bench.soak_shared workers [--duration 600] [--kill-every 60]
         [--gpu-workers 2] [--json PATH]
 """
 
@@ -38,22 +38,19 @@ from typing import Any
 
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere: bench.soak is in the repo
-    sys.path.insert(0, str(ROOT))
-
-from bench.soak import (  # noqa: E402
+from bench.soak import (
     MB,
     SoakOptions,
     SoakReport,
     _exit_on_sigterm,
-    _fd_count,
-    _rss_kb,
     format_report,
     print_now,
     run_soak,
 )
-from contract_tests.server import ServerDidNotStart  # noqa: E402
+from bench.support import procfs
+from contract_tests.server import ServerDidNotStart
+
+ROOT = Path(__file__).resolve().parent.parent
 
 MODES = ("redis", "workers")
 WARMUP_SPREAD = 1.25
@@ -166,8 +163,8 @@ class WorkerFleet:
                 self.processes[index] = self._spawn(index)
         pids = [p.pid for p in self.processes]
         return {
-            "workers_rss_mb": round(sum(_rss_kb(p) for p in pids) / 1024, 2),
-            "workers_fds": sum(_fd_count(p) for p in pids),
+            "workers_rss_mb": round(sum(procfs.rss_kb(p) or 0 for p in pids) / 1024, 2),
+            "workers_fds": sum(procfs.fd_count(p) or 0 for p in pids),
             "worker_kills": self.kills,
         }
 
