@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
+import tracemalloc
 from collections.abc import Callable
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mock_server import Clock
-from mock_server.images import ImageCache, ImageSpec, render
+from mock_server.images import ENTRY_BYTES, ImageCache, ImageSpec, RenderedImage, render
 
 pytestmark = pytest.mark.anyio
 
@@ -76,7 +78,7 @@ async def test_cache_renders_once_under_concurrency(monkeypatch: pytest.MonkeyPa
 
 
 async def test_cache_is_bounded() -> None:
-    one = len(render(spec()).png)
+    one = len(render(spec()).png) + ENTRY_BYTES
     cache = ImageCache(max_bytes=int(one * 2.5))
     for seed in range(5):
         await cache.get(spec(seed=seed))
@@ -136,3 +138,19 @@ async def test_download_over_http(
 async def test_no_images_before_success(client: httpx.AsyncClient) -> None:
     job_id = (await client.post(SUBMIT, json={"prompt": "x"})).json()["id"]
     assert (await client.get(f"/images/{job_id}/0.png")).status_code == 404
+
+
+def test_cache_bounds_its_memory_not_only_its_pngs() -> None:
+    # Small PNGs, where what an entry costs beside its PNG weighs most.
+    cache = ImageCache(max_bytes=200_000)
+    prompt = "a prompt of the usual length " * 4
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(5000):
+            png = os.urandom(200)
+            cache._store(ImageSpec(f"job{i}", 0, 1, i, 64, 64, prompt), RenderedImage(png, f"{i}"))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= cache.max_bytes
