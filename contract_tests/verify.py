@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,6 +287,46 @@ def run_schemathesis(
     gone once this returns, so schemathesis suggests none (its curl lines reproduce a
     failure).
     """
+    options = ["--report", "junit", "--report-junit-path", str(junit)] if junit else []
+    shown = {str(junit): str(junit_shown)} if junit and junit_shown else {}
+    code, output, _ = schemathesis_run(
+        base_url, api_key, max_examples=max_examples, seed=seed, options=options, shown=shown
+    )
+    if code != 0 and _SCHEMATHESIS_STUCK in output and "Failures:" not in output:
+        again = None if seed is None else seed + 1
+        print(
+            "\nschemathesis stopped on an error of its own, not a finding about the server: "
+            f"its stateful phase allowed no next step ({_SCHEMATHESIS_STUCK!r}). "
+            f"Once more, with seed {again if again is not None else '(new)'}:",
+            flush=True,
+        )
+        code, _, _ = schemathesis_run(
+            base_url, api_key, max_examples=max_examples, seed=again, options=options,
+            shown=shown,
+        )  # fmt: skip
+    return code
+
+
+def schemathesis_run(
+    base_url: str,
+    api_key: str,
+    *,
+    max_examples: int,
+    seed: int | None,
+    checks: str = "all",
+    options: Sequence[str] = (),
+    echo: bool = True,
+    shown: dict[str, str] | None = None,
+    timeout: float | None = None,
+) -> tuple[int, str, list[str]]:
+    """One schemathesis run over the bundled contract against ``base_url``.
+
+    Returns its exit code, its output, and its command with the API key written
+    ``<api_key>``. ``options`` go after schemathesis's own (a mode, reports, workers).
+    ``echo`` prints the output as it comes, each key of ``shown`` written as its value;
+    without it the output is only returned, and a run past ``timeout`` seconds is
+    stopped, exit code -1 (the bench's hostile fuzz runs it so).
+    """
     with tempfile.TemporaryDirectory() as scratch:
         document = Path(scratch) / "openapi.json"
         document.write_text(json.dumps(contract.openapi()))
@@ -294,25 +334,22 @@ def run_schemathesis(
         config.write_text("[cache]\nenabled = false\n")
         command = [
             *SCHEMATHESIS, "--config-file", str(config), "run", str(document), "--url", base_url,
-            "-H", f"API-Key: {api_key}", "--checks", "all", "--max-examples", str(max_examples),
-            "--output-sanitize", "true",
+            "-H", f"API-Key: {api_key}", "--checks", checks, "--max-examples", str(max_examples),
+            "--output-sanitize", "true", *options,
+            *(["--seed", str(seed)] if seed is not None else []),
         ]  # fmt: skip
-        if junit is not None:
-            command += ["--report", "junit", "--report-junit-path", str(junit)]
-        shown = {str(junit): str(junit_shown)} if junit and junit_shown else {}
-        seeded = ["--seed", str(seed)] if seed is not None else []
-        code, output = _run_echoed(command + seeded, shown)
-        if code != 0 and _SCHEMATHESIS_STUCK in output and "Failures:" not in output:
-            again = None if seed is None else seed + 1
-            print(
-                "\nschemathesis stopped on an error of its own, not a finding about the server: "
-                f"its stateful phase allowed no next step ({_SCHEMATHESIS_STUCK!r}). "
-                f"Once more, with seed {again if again is not None else '(new)'}:",
-                flush=True,
-            )
-            reseeded = ["--seed", str(again)] if again is not None else []
-            code, _ = _run_echoed(command + reseeded, shown)
-        return code
+        header = f"API-Key: {api_key}"
+        hidden = ["API-Key: <api_key>" if part == header else part for part in command]
+        if echo:
+            code, output = _run_echoed(command, shown)
+            return code, output, hidden
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            partial = exc.stdout or b""
+            text = partial.decode(errors="replace") if isinstance(partial, bytes) else partial
+            return -1, f"schemathesis did not finish in {timeout:.0f} s\n{text}", hidden
+        return done.returncode, done.stdout + done.stderr, hidden
 
 
 _SCHEMATHESIS_STUCK = "No progress can be made from state"

@@ -1,4 +1,7 @@
-"""The hostile fuzz at full size against a fresh `ipmock serve`, with its report printed."""
+"""The hostile fuzz at full size against a fresh `ipmock serve`, with its report printed.
+
+.venv/bin/python -m bench.hostile [--count N] [--seed N] [--json PATH]
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from contract_tests.hostile import listening_pid, run_hostile
+from bench.hostile.run import run_hostile
+from bench.support.procfs import listening_pid
 from contract_tests.server import running_server
 
 
@@ -46,7 +50,7 @@ class _ServerLog:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Run contract_tests.hostile.run_hostile against a fresh ipmock serve on "
+        description="Run bench.hostile.run_hostile against a fresh ipmock serve on "
         "127.0.0.1 and print the report; exit 1 on a finding or an unhealthy server after."
     )
     parser.add_argument("--count", type=int, default=10_000, help="requests, at least")

@@ -294,3 +294,29 @@ def test_verify_help_does_not_promise_the_key_is_accepted() -> None:
     text = " ".join(done.stdout.split())
     assert "which only a mock started without --api-key accepts" in text
     assert "which the mock accepts" not in text
+
+
+def test_the_one_schemathesis_runner_runs_quietly_with_a_time_limit(tmp_path: Path) -> None:
+    """The hostile fuzz's way: output returned, not echoed; the key hidden in the command
+    shown; a run past its time limit stopped with exit code -1 and what it printed."""
+    from contract_tests import verify as verify_module
+
+    fake = tmp_path / "schemathesis"
+    fake.write_text('#!/bin/sh\necho "args: $*"\nsleep "${SLEEP:-0}"\nexit 3\n')
+    fake.chmod(0o755)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verify_module, "SCHEMATHESIS", [str(fake)])
+        code, output, shown = verify_module.schemathesis_run(
+            "http://127.0.0.1:9", "secret-key", max_examples=4, seed=None,
+            checks="not_a_server_error", options=["--mode", "negative"], echo=False,
+        )  # fmt: skip
+        assert code == 3 and "--checks not_a_server_error" in output
+        assert output.index("--max-examples 4") < output.index("--mode negative")
+        assert "--seed" not in output
+        assert "API-Key: <api_key>" in shown and "secret-key" not in " ".join(shown)
+        patch.setenv("SLEEP", "2")
+        code, output, _ = verify_module.schemathesis_run(
+            "http://127.0.0.1:9", "k", max_examples=1, seed=1, echo=False, timeout=0.5
+        )
+    assert code == -1 and output.startswith("schemathesis did not finish in")
+    assert "--seed 1" in output  # what it printed before it was stopped

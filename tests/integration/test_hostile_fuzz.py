@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from contract_tests import hostile
-from contract_tests.hostile import CATEGORIES, Finding, listening_pid, run_hostile
+from bench.hostile import CATEGORIES, Finding, probes, run_hostile
+from bench.support.procfs import listening_pid
 from contract_tests.server import running_server
 from mock_server import contract
 from mock_server.validation import InvalidRequest, validate
@@ -171,26 +171,26 @@ def test_a_5xx_the_server_documents_is_not_a_finding(broken_server: str) -> None
 
 
 def _context() -> Any:
-    return hostile._Context(KEY, b"127.0.0.1:1", hostile.DEFAULT_BODY_LIMIT, "job-1")
+    return probes.Context(KEY, b"127.0.0.1:1", probes.DEFAULT_BODY_LIMIT, "job-1")
 
 
 def test_probes_are_the_same_for_the_same_seed() -> None:
     ctx = _context()
-    first = [hostile.build_probe(5, i, ctx).wire() for i in range(200)]
-    again = [hostile.build_probe(5, i, ctx).wire() for i in range(200)]
-    other = [hostile.build_probe(6, i, ctx).wire() for i in range(200)]
+    first = [probes.build_probe(5, i, ctx).wire() for i in range(200)]
+    again = [probes.build_probe(5, i, ctx).wire() for i in range(200)]
+    other = [probes.build_probe(6, i, ctx).wire() for i in range(200)]
     assert first == again
     assert first != other
 
 
 def test_every_category_comes_up() -> None:
     ctx = _context()
-    seen = {hostile.build_probe(1, i, ctx).category for i in range(2000)}
+    seen = {probes.build_probe(1, i, ctx).category for i in range(2000)}
     assert seen == set(CATEGORIES)
 
 
 def test_a_reproducer_shows_the_wire_and_hides_the_key() -> None:
-    probe = hostile._request(_context(), "bad json", "POST", "/sdxl/text2image/v1", b"{\xff")
+    probe = probes._request(_context(), "bad json", "POST", "/sdxl/text2image/v1", b"{\xff")
     shown = probe.reproducer(KEY)
     assert ("API-Key", "<api_key>") in shown.headers
     assert KEY not in shown.wire and "<api_key>" in shown.wire
