@@ -266,9 +266,14 @@ def test_conformance_defaults_to_tiny_without_cuda(
     monkeypatch.setattr("reference_impl.conformance.conformance", lambda o: seen.append(o) or 0)
     assert cli.main(["conformance"]) == 0
     assert seen[0].size == size
+    # Tiny random weights are asked for seconds' worth; full ones for the API's defaults.
+    expected = (128, 128, 4) if size == "tiny" else (1024, 1024, 20)
+    assert (seen[0].width, seen[0].height, seen[0].steps) == expected
     assert f"ipmock conformance: --size {size}" in capsys.readouterr().out
     assert cli.main(["conformance", "--size", "full"]) == 0  # a given size is kept
     assert seen[1].size == "full"
+    assert cli.main(["conformance", "--size", "tiny", "--width", "64", "--steps", "2"]) == 0
+    assert (seen[2].width, seen[2].height, seen[2].steps) == (64, 128, 2)  # given ones kept
 
 
 def test_conformance_without_the_gpu_extra_says_what_to_install(
