@@ -6,7 +6,7 @@ checked for its API key and its body validated exactly as ipmock validates it
 (``mock_server.validation.validate``: JSON, the schema, the cross-field rules, the CLIP
 token count), then answered with a constant PENDING; a poll gets a constant SUCCESS.
 ipmock does all of that and more (a job stored and looked up, scenarios, the journal),
-so this server's req/s bound what any CPython design could reach here: bench/peers.py
+so this server's req/s bound what any CPython design could reach here: bench.peers
 measures it beside ipmock and the peers.
 
     python -m bench.ceiling_server PORT [PROCESSES]
@@ -30,7 +30,7 @@ from mock_server.validation import InvalidRequest, validate
 
 _SUBMIT, _STATUS_PREFIX = SUBMIT_PATH.encode(), STATUS_PREFIX.encode()
 
-JOB = "C9ZO0PRnx9lkJpBiKwEtMJu3"  # the peers' job id (bench/peers.py): same sizes
+JOB = "C9ZO0PRnx9lkJpBiKwEtMJu3"  # the peers' job id (bench.peers.inputs): same sizes
 PENDING = b'{"status":"PENDING","id":"%s"}' % JOB.encode()
 REFUSED = b'{"status":"FAILURE","error":"invalid request","code":"invalid_request"}'
 NO_KEY = b'{"status":"FAILURE","error":"missing API key","code":"unauthorized"}'

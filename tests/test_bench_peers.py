@@ -1,4 +1,4 @@
-"""The pure parts of bench/peers.py: the peers' inputs, the checks, the goal arithmetic.
+"""The pure parts of bench.peers: the peers' inputs, the checks, the goal arithmetic.
 
 No server, no network, no npm: the side-by-side run itself is a benchmark, run by hand.
 """
@@ -14,8 +14,23 @@ import httpx
 import jsonschema
 import pytest
 
-from bench import peers
+from bench.peers.checks import INVALID_PROBES, Check, Checks, check_answer
+from bench.peers.cli import _parse_only
+from bench.peers.inputs import (
+    FAILURE_CODES,
+    PEER_JOB_ID,
+    PENDING_BODY,
+    failure_body,
+    prism_document,
+    success_body,
+    wiremock_mappings,
+)
+from bench.peers.install import peers_installed, wiremock_jar
+from bench.peers.load import Row, Run, make_row, verdicts
+from bench.peers.servers import ipmock_env
+from bench.serve_throughput import WrkResult
 from bench.support import procfs
+from bench.support.bodies import SUBMIT_BODY
 from mock_server import contract
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
@@ -32,15 +47,15 @@ def _request_validator() -> jsonschema.Draft202012Validator:
 
 
 def test_the_documented_answers_keep_the_contract() -> None:
-    assert _valid(peers.PENDING_BODY, "Pending")
-    assert _valid(peers.success_body(BASE), "Success")
-    assert peers.success_body(BASE)["download_urls"] == [f"{BASE}/images/{peers.PEER_JOB_ID}/0.png"]
-    for status in peers.FAILURE_CODES:
-        assert _valid(peers.failure_body(status, "why"), "Failure")
+    assert _valid(PENDING_BODY, "Pending")
+    assert _valid(success_body(BASE), "Success")
+    assert success_body(BASE)["download_urls"] == [f"{BASE}/images/{PEER_JOB_ID}/0.png"]
+    for status in FAILURE_CODES:
+        assert _valid(failure_body(status, "why"), "Failure")
 
 
 def test_wiremock_submit_matches_the_request_schema_in_draft_2020_12() -> None:
-    mappings = peers.wiremock_mappings(contract.request_schema(), BASE)["mappings"]
+    mappings = wiremock_mappings(contract.request_schema(), BASE)["mappings"]
     submit = mappings[0]
     assert submit["request"]["method"] == "POST"
     assert submit["request"]["urlPath"] == "/sdxl/text2image/v1"
@@ -48,15 +63,15 @@ def test_wiremock_submit_matches_the_request_schema_in_draft_2020_12() -> None:
     assert pattern["schemaVersion"] == "V202012"
     assert json.loads(pattern["matchesJsonSchema"]) == contract.request_schema()
     assert submit["response"]["status"] == 202
-    assert json.loads(submit["response"]["body"]) == peers.PENDING_BODY
+    assert json.loads(submit["response"]["body"]) == PENDING_BODY
 
 
 def test_wiremock_poll_and_refusals() -> None:
-    mappings = peers.wiremock_mappings(contract.request_schema(), BASE)["mappings"]
+    mappings = wiremock_mappings(contract.request_schema(), BASE)["mappings"]
     by_name = {m["name"]: m for m in mappings}
     poll = by_name["poll"]
     assert poll["request"]["urlPathTemplate"] == "/sdxl/text2image/v1/status/{id}"
-    assert json.loads(poll["response"]["body"]) == peers.success_body(BASE)
+    assert json.loads(poll["response"]["body"]) == success_body(BASE)
     invalid = by_name["submit (invalid body)"]
     assert invalid["response"]["status"] == 400
     assert _valid(json.loads(invalid["response"]["body"]), "Failure")
@@ -70,14 +85,14 @@ def test_wiremock_poll_and_refusals() -> None:
 
 def test_the_prism_document_adds_examples_and_keeps_the_schemas() -> None:
     original = contract.openapi()
-    document = peers.prism_document(original, BASE)
+    document = prism_document(original, BASE)
     submit = document["paths"]["/sdxl/text2image/v1"]["post"]["responses"]
     status = document["paths"]["/sdxl/text2image/v1/status/{id}"]["get"]["responses"]
-    assert submit["202"]["content"]["application/json"]["example"] == peers.PENDING_BODY
-    assert status["200"]["content"]["application/json"]["example"] == peers.success_body(BASE)
+    assert submit["202"]["content"]["application/json"]["example"] == PENDING_BODY
+    assert status["200"]["content"]["application/json"]["example"] == success_body(BASE)
     assert _valid(submit["400"]["content"]["application/json"]["example"], "Failure")
     assert document["components"] == original["components"]
-    assert peers.prism_document(original, BASE) == document  # the input is left alone
+    assert prism_document(original, BASE) == document  # the input is left alone
 
     def without_examples(node: Any) -> Any:
         if isinstance(node, dict):
@@ -91,8 +106,8 @@ def test_the_prism_document_adds_examples_and_keeps_the_schemas() -> None:
 
 def test_every_invalid_probe_breaks_the_request_schema() -> None:
     validator = _request_validator()
-    assert validator.is_valid(peers.SUBMIT_BODY)
-    for name, raw in peers.INVALID_PROBES.items():
+    assert validator.is_valid(SUBMIT_BODY)
+    for name, raw in INVALID_PROBES.items():
         if name == "not JSON":
             with pytest.raises(ValueError):
                 json.loads(raw)
@@ -101,44 +116,44 @@ def test_every_invalid_probe_breaks_the_request_schema() -> None:
 
 
 def test_ipmock_env_drops_the_callers_settings_and_lifts_the_in_flight_cap() -> None:
-    env = peers.ipmock_env({"PATH": "/bin", "IPMOCK_STRICT": "1", "IPMOCK_PORT": "9"})
+    env = ipmock_env({"PATH": "/bin", "IPMOCK_STRICT": "1", "IPMOCK_PORT": "9"})
     assert env == {"PATH": "/bin", "IPMOCK_MAX_IN_FLIGHT": "0"}
 
 
 def _wrk(rps: float, p99: float) -> Any:
-    return peers.WrkResult(rps, p99 / 2, p99, int(rps * 10), 0, 0)
+    return WrkResult(rps, p99 / 2, p99, int(rps * 10), 0, 0)
 
 
 def test_the_goal_uses_the_fastest_peer_and_the_lowest_peer_p99() -> None:
     rows = [
-        peers.Row("submit (POST)", "ipmock", _wrk(3000, 8.0)),
-        peers.Row("submit (POST)", "prism", _wrk(1000, 7.0)),
-        peers.Row("submit (POST)", "wiremock", _wrk(1900, 20.0)),
-        peers.Row("poll (GET)", "ipmock", _wrk(9000, 3.0)),
-        peers.Row("poll (GET)", "prism", _wrk(2000, 9.0)),
-        peers.Row("poll (GET)", "wiremock", _wrk(6000, 4.0)),
+        Row("submit (POST)", "ipmock", _wrk(3000, 8.0)),
+        Row("submit (POST)", "prism", _wrk(1000, 7.0)),
+        Row("submit (POST)", "wiremock", _wrk(1900, 20.0)),
+        Row("poll (GET)", "ipmock", _wrk(9000, 3.0)),
+        Row("poll (GET)", "prism", _wrk(2000, 9.0)),
+        Row("poll (GET)", "wiremock", _wrk(6000, 4.0)),
     ]
-    submit, poll = peers.verdicts(rows, ["prism", "wiremock"])
+    submit, poll = verdicts(rows, ["prism", "wiremock"])
     assert (submit.best_rps_peer, submit.best_p99_peer) == ("wiremock", "prism")
     assert submit.rps_ratio == pytest.approx(3000 / 1900)
     assert submit.p99_ratio == pytest.approx(8.0 / 7.0)
     assert not submit.met  # fast enough, but its p99 is above prism's
     assert poll.met and poll.rps_ratio == pytest.approx(1.5)
     # A peer that does not validate is left out of the comparison.
-    [alone] = peers.verdicts(rows[:3], ["prism"])
+    [alone] = verdicts(rows[:3], ["prism"])
     assert alone.best_rps_peer == "prism" and alone.met is False
-    assert peers.verdicts(rows[:1], ["prism", "wiremock"]) == []
+    assert verdicts(rows[:1], ["prism", "wiremock"]) == []
 
 
 def test_the_median_round_is_reported_with_its_cpu_time() -> None:
-    runs = [peers.Run(_wrk(rps, 1.0), cpu, 10.0) for rps, cpu in ((300, 3.0), (100, 1.0))]
-    runs += [peers.Run(_wrk(200, 3.0), 1.0, 10.0), peers.Run(_wrk(400, 4.0), None, 10.0)]
-    row = peers.make_row("poll (GET)", "ipmock", runs)
+    runs = [Run(_wrk(rps, 1.0), cpu, 10.0) for rps, cpu in ((300, 3.0), (100, 1.0))]
+    runs += [Run(_wrk(200, 3.0), 1.0, 10.0), Run(_wrk(400, 4.0), None, 10.0)]
+    row = make_row("poll (GET)", "ipmock", runs)
     assert row.result.requests_per_s == 200
     assert row.rounds == (300, 100, 200, 400)
     assert row.cpu_us_per_request == pytest.approx(1.0 / 2000 * 1e6)  # 2000 requests
     assert row.cores == pytest.approx(0.1)
-    alone = peers.make_row("poll (GET)", "ipmock", runs[3:])
+    alone = make_row("poll (GET)", "ipmock", runs[3:])
     assert alone.rounds == () and alone.cpu_us_per_request is None and alone.cores is None
 
 
@@ -161,9 +176,9 @@ def test_group_cpu_seconds_adds_up_one_process_group(tmp_path: Path) -> None:
 
 
 def test_only() -> None:
-    assert peers._parse_only("wiremock, ipmock") == ["ipmock", "wiremock"]
+    assert _parse_only("wiremock, ipmock") == ["ipmock", "wiremock"]
     with pytest.raises(Exception, match="subset"):
-        peers._parse_only("ipmock,mockoon")
+        _parse_only("ipmock,mockoon")
 
 
 def test_check_answer_wants_the_status_and_a_schema_valid_body() -> None:
@@ -171,27 +186,27 @@ def test_check_answer_wants_the_status_and_a_schema_valid_body() -> None:
         return httpx.Response(status, json=body)
 
     defs = {200: "Success", 202: "Pending"}
-    assert peers.check_answer(answer(202, peers.PENDING_BODY), (200, 202), defs, "PENDING")[0]
-    ok, why = peers.check_answer(answer(400, {}), (200, 202), defs, "PENDING")
+    assert check_answer(answer(202, PENDING_BODY), (200, 202), defs, "PENDING")[0]
+    ok, why = check_answer(answer(400, {}), (200, 202), defs, "PENDING")
     assert not ok and why.startswith("HTTP 400")
-    ok, why = peers.check_answer(
+    ok, why = check_answer(
         answer(200, {"status": "SUCCESS", "download_urls": ["string"]}), (200,), defs, "SUCCESS"
     )
     assert not ok and "does not match" in why  # what Prism answers without examples
-    ok, why = peers.check_answer(answer(202, {"status": "PENDING"}), (202,), defs, "PENDING")
+    ok, why = check_answer(answer(202, {"status": "PENDING"}), (202,), defs, "PENDING")
     assert not ok and "'id' is a required property" in why
 
 
 def test_checks_count_an_accepted_invalid_body_not_a_silent_one() -> None:
-    checks = peers.Checks(
+    checks = Checks(
         "x",
         [
-            peers.Check("valid submit", 202, True),
-            peers.Check("invalid: not JSON", None, False, "no answer"),
+            Check("valid submit", 202, True),
+            Check("invalid: not JSON", None, False, "no answer"),
         ],
     )
     assert checks.answers_correctly and checks.validates
-    checks.results.append(peers.Check("invalid: samples 9 (range)", 202, False))
+    checks.results.append(Check("invalid: samples 9 (range)", 202, False))
     assert not checks.validates
 
 
@@ -200,20 +215,20 @@ def test_peers_installed_needs_the_pinned_files_and_both_peers(tmp_path: Path) -
     source.mkdir()
     (source / "package.json").write_text('{"dependencies": {}}')
     (source / "package-lock.json").write_text("{}")
-    assert not peers.peers_installed(source, home)
+    assert not peers_installed(source, home)
     home.mkdir()
     for name in ("package.json", "package-lock.json"):
         (home / name).write_bytes((source / name).read_bytes())
-    assert not peers.peers_installed(source, home)  # nothing installed yet
+    assert not peers_installed(source, home)  # nothing installed yet
     (home / "node_modules" / ".bin").mkdir(parents=True)
     (home / "node_modules" / ".bin" / "prism").write_text("")
     jar = home / "node_modules" / "wiremock" / "build" / "wiremock-standalone-3.13.2.jar"
     jar.parent.mkdir(parents=True)
     jar.write_text("")
-    assert peers.peers_installed(source, home)
-    assert peers.wiremock_jar(home) == jar
+    assert peers_installed(source, home)
+    assert wiremock_jar(home) == jar
     (source / "package.json").write_text('{"dependencies": {"wiremock": "9"}}')
-    assert not peers.peers_installed(source, home)  # a new pin: install again
+    assert not peers_installed(source, home)  # a new pin: install again
 
 
 def test_the_pinned_package_json_pins_exact_versions() -> None:

@@ -50,8 +50,9 @@ class _ServerLog:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog="python -m bench.hostile",
         description="Run bench.hostile.run_hostile against a fresh ipmock serve on "
-        "127.0.0.1 and print the report; exit 1 on a finding or an unhealthy server after."
+        "127.0.0.1 and print the report; exit 1 on a finding or an unhealthy server after.",
     )
     parser.add_argument("--count", type=int, default=10_000, help="requests, at least")
     parser.add_argument("--seed", type=int, default=1)
