@@ -45,6 +45,7 @@ def test_conformance_on_cpu_at_tiny_size(tiny_dirs: ModelDirs, tmp_path: Path) -
     assert "identical bytes" in report
     assert "flow checks: 6 passed, 0 failed; schemathesis: passed" in out
     assert "conformance: 6 passed, 0 failed" in out
+    assert f"): {junit}" in out and "verify.xml" not in out  # the file the user keeps
     suites = ET.parse(junit).getroot().findall("testsuite")
     assert suites[0].get("name") == "ipmock conformance: images"
     assert (suites[0].get("tests"), suites[0].get("failures")) == ("5", "0")
