@@ -1,4 +1,4 @@
-"""The soak of the shared mode: bench/soak.py's load and judge against a real Redis.
+"""The soak of the shared mode: bench.soak's load and judge against a real Redis.
 
 Two modes, each on a fresh ``redis-server --appendonly yes`` on 127.0.0.1 (in a temporary
 folder, stopped at the end):
@@ -8,7 +8,7 @@ folder, stopped at the end):
   ``ipmock worker`` processes (placeholder images) taking the ``generate`` jobs, one of
   them killed (SIGKILL) and started again every ``--kill-every`` seconds of the load.
 
-Besides soak.py's judgement (every job final, no 5xx but the mock's own faults, no
+Besides bench.soak's judgement (every job final, no 5xx but the mock's own faults, no
 submit unanswered, no job answering a second outcome when polled again, RSS and FDs of
 the server's processes flat from a baseline taken once the stores, caches and Redis pools
 are warm, and FDs under their bound), it reports Redis's own memory (INFO used_memory)
@@ -38,15 +38,8 @@ from typing import Any
 
 import redis
 
-from bench.soak import (
-    MB,
-    SoakOptions,
-    SoakReport,
-    _exit_on_sigterm,
-    format_report,
-    print_now,
-    run_soak,
-)
+from bench.soak.options import MB, SoakOptions, SoakReport
+from bench.soak.run import exit_on_sigterm, format_report, print_now, run_soak
 from bench.support import procfs
 from contract_tests.server import ServerDidNotStart
 
@@ -217,7 +210,7 @@ class SharedReport:
 
 
 def run_shared_soak(options: SharedOptions, log: Callable[[str], None] = print_now) -> SharedReport:
-    """A fresh Redis, the mode's server (and workers), bench/soak.py's soak, the figures."""
+    """A fresh Redis, the mode's server (and workers), bench.soak's soak, the figures."""
     if options.mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {options.mode!r}")
     with tempfile.TemporaryDirectory(prefix="ipmock-soak-") as folder:
@@ -339,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gpu_workers=args.gpu_workers,
         kill_every=args.kill_every,
     )
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         report = run_shared_soak(options)
     except ServerDidNotStart as exc:

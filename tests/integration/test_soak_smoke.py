@@ -1,4 +1,4 @@
-"""The soak (bench/soak.py) in small: a short run ends every job, and a stuck job fails it."""
+"""The soak (bench.soak) in small: a short run ends every job, and a stuck job fails it."""
 
 from __future__ import annotations
 
@@ -8,21 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import (
-    Figures,
-    SoakOptions,
-    Tally,
-    error_kind,
+from bench.soak.judge import (
     fault_answer,
-    format_report,
-    invalid_body,
     judge,
     least_squares_slope,
     redis_connections_bound,
-    run_soak,
     server_workers,
-    valid_body,
 )
+from bench.soak.load import error_kind, invalid_body, valid_body
+from bench.soak.options import Figures, SoakOptions, Tally
+from bench.soak.run import format_report, run_soak
 from bench.soak_shared import SharedOptions, format_shared_report, run_shared_soak
 from mock_server.validation import InvalidRequest, validate
 
