@@ -6,134 +6,24 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from bench.hostile.report import PREVIEW_BYTES, Reproducer, escaped, shown_headers
+from bench.hostile.probe import (
+    RICH_BODY,
+    VALID_BODY,
+    Context,
+    Headers,
+    Probe,
+    dumps,
+    job_path,
+    request,
+    some_body,
+)
 from mock_server.contract import IMAGE_PREFIX as IMAGES
 from mock_server.contract import PNG_SIGNATURE
 from mock_server.contract import STATUS_PREFIX as STATUS
 from mock_server.contract import SUBMIT_PATH as SUBMIT
-
-DEFAULT_BODY_LIMIT = 8 * 1024 * 1024
-"""The mock's default request body limit (``max_body_bytes``); oversize probes go past it."""
-VALID_BODY: dict[str, Any] = {
-    "model_id": "sdxl",
-    "prompt": "hostile fuzz: a lighthouse at dusk",
-    "width": 256,
-    "height": 256,
-    "samples": 1,
-}
-RICH_BODY: dict[str, Any] = {
-    **VALID_BODY,
-    "negative_prompt": "blurry, low quality",
-    "num_inference_steps": 20,
-    "guidance_scale": 7.5,
-    "seed": 42,
-    "ip_adapter": ["ip-adapter-plus_sdxl_vit-h"],
-    "ip_adapter_scale": [0.6],
-    "ip_adapter_image": "https://example.com/face.jpg",
-}
-
-
-Headers = tuple[tuple[bytes, bytes], ...]
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One raw exchange: the bytes to send and what the server owes."""
-
-    category: str
-    method: bytes
-    target: bytes
-    headers: Headers
-    body: bytes = b""
-    raw: bytes | None = None
-    """The exact bytes to send when they are not method, target, headers and body."""
-    answers: int = 1
-    """Answers the server owes (pipelined requests owe one each; abandoned ones none)."""
-    must_answer: bool = True
-    """A valid HTTP request: closing without the owed answers is a finding. Invalid
-    framing may get a 400 or a closed connection."""
-    shut: bool = False
-    """After the owed answers, shut our sending side: the server must answer or close."""
-
-    def wire(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        head = [self.method + b" " + self.target + b" HTTP/1.1\r\n"]
-        head += [name + b": " + value + b"\r\n" for name, value in self.headers]
-        return b"".join(head) + b"\r\n" + self.body
-
-    def reproducer(self, api_key: str) -> Reproducer:
-        wire = self.wire()
-        headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers]
-        after = (
-            "shut its side after the answers and read to the end"
-            if self.shut
-            else f"waited for {self.answers} answer(s)"
-        )
-        return Reproducer(
-            self.method.decode("latin-1"),
-            escaped(self.target)[:2000],
-            shown_headers(headers, api_key),
-            escaped(self.body[:PREVIEW_BYTES]),
-            len(self.body),
-            escaped(wire[:PREVIEW_BYTES]).replace(api_key, "<api_key>"),
-            len(wire),
-            after,
-        )
-
-
-@dataclass
-class Context:
-    api_key: str
-    host: bytes
-    body_limit: int
-    job_id: str | None
-
-
-def _request(
-    ctx: Context,
-    category: str,
-    method: str | bytes,
-    target: str | bytes,
-    body: bytes = b"",
-    *,
-    headers: list[tuple[bytes, bytes]] | None = None,
-    key: bytes | None = None,
-    content_type: bytes | None = b"application/json",
-    length: bool = True,
-    must_answer: bool = True,
-) -> Probe:
-    """A well-framed request with Host, API-Key and Content-Length (unless told otherwise)."""
-    head: list[tuple[bytes, bytes]] = [(b"Host", ctx.host)]
-    head.append((b"API-Key", ctx.api_key.encode() if key is None else key))
-    if content_type is not None and body:
-        head.append((b"Content-Type", content_type))
-    head += headers or []
-    if length and (body or method in ("POST", b"POST")):
-        head.append((b"Content-Length", str(len(body)).encode()))
-    return Probe(
-        category, _bytes(method), _bytes(target), tuple(head), body, must_answer=must_answer
-    )
-
-
-def _bytes(text: str | bytes) -> bytes:
-    return text if isinstance(text, bytes) else text.encode("utf-8")
-
-
-def _dumps(body: Any) -> bytes:
-    return json.dumps(body).encode()
-
-
-def _some_body(rng: random.Random) -> dict[str, Any]:
-    return dict(rng.choice([VALID_BODY, RICH_BODY]))
-
-
-def _job_path(ctx: Context) -> str:
-    return STATUS + (ctx.job_id or "no-such-job")
-
 
 _NOISE = b'{}[]",:\\ \t\r\n0123456789.eE+-truefalsenull\x00\xff\x7f'
 
@@ -152,7 +42,7 @@ def _bad_json(rng: random.Random, ctx: Context) -> Probe:
     if choice == 0:
         body = rng.choice(fixed)
     elif choice == 1:
-        mutated = bytearray(_dumps(_some_body(rng)))
+        mutated = bytearray(dumps(some_body(rng)))
         for _ in range(rng.randint(1, 8)):
             at = rng.randrange(len(mutated))
             action = rng.randrange(3)
@@ -165,12 +55,12 @@ def _bad_json(rng: random.Random, ctx: Context) -> Probe:
         body = bytes(mutated)
     else:
         body = rng.randbytes(rng.randint(1, 4096))
-    return _request(ctx, "bad json", "POST", SUBMIT, body)
+    return request(ctx, "bad json", "POST", SUBMIT, body)
 
 
 def _truncated_json(rng: random.Random, ctx: Context) -> Probe:
-    full = _dumps(_some_body(rng))
-    return _request(ctx, "truncated json", "POST", SUBMIT, full[: rng.randrange(1, len(full))])
+    full = dumps(some_body(rng))
+    return request(ctx, "truncated json", "POST", SUBMIT, full[: rng.randrange(1, len(full))])
 
 
 _BAD_UTF8 = [
@@ -180,10 +70,10 @@ _BAD_UTF8 = [
 
 
 def _bad_utf8(rng: random.Random, ctx: Context) -> Probe:
-    body = _some_body(rng)
+    body = some_body(rng)
     choice = rng.randrange(5)
     if choice == 0:  # invalid bytes inside a string value
-        text = _dumps(body)
+        text = dumps(body)
         at = text.index(b'"prompt": "') + len(b'"prompt": "') + rng.randrange(5)
         raw = text[:at] + rng.choice(_BAD_UTF8) * rng.randint(1, 3) + text[at:]
     elif choice == 1:  # in a key
@@ -198,7 +88,7 @@ def _bad_utf8(rng: random.Random, ctx: Context) -> Probe:
         raw = b'{"prompt": "a cat ' + escape + b'", "' + escape + b'": 1}'
     else:  # random high bytes
         raw = b'{"prompt": "' + bytes(rng.randrange(128, 256) for _ in range(64)) + b'"}'
-    return _request(ctx, "bad utf-8", "POST", SUBMIT, raw)
+    return request(ctx, "bad utf-8", "POST", SUBMIT, raw)
 
 
 _HUGE_NUMBERS = [
@@ -220,7 +110,7 @@ def _with_literal(field_name: str, literal: str, *, in_list: bool = False) -> by
 def _huge_numbers(rng: random.Random, ctx: Context) -> Probe:
     literal = rng.choice(_HUGE_NUMBERS)
     raw = _with_literal(rng.choice(_NUMBER_FIELDS), literal, in_list=rng.random() < 0.3)
-    return _request(ctx, "huge numbers", "POST", SUBMIT, raw)
+    return request(ctx, "huge numbers", "POST", SUBMIT, raw)
 
 
 def _nested(kind: str, depth: int, leaf: bytes = b"1") -> bytes:
@@ -242,7 +132,7 @@ def _deep_nesting(rng: random.Random, ctx: Context) -> Probe:
     else:
         field_name = rng.choice(["ip_adapter", "x_unknown", "prompt", "ip_adapter_scale"])
         raw = b'{"prompt": "a cat", "' + field_name.encode() + b'": ' + nested + b"}"
-    return _request(ctx, "deep nesting", "POST", SUBMIT, raw)
+    return request(ctx, "deep nesting", "POST", SUBMIT, raw)
 
 
 def _huge_strings(rng: random.Random, ctx: Context) -> Probe:
@@ -266,8 +156,8 @@ def _huge_strings(rng: random.Random, ctx: Context) -> Probe:
         raw = b'{"prompt": "a cat", "' + name + b'": [' + b",".join([item] * items) + b"]}"
     else:
         data_url = "data:image/png;base64," + "A" * size
-        raw = _dumps({**RICH_BODY, "ip_adapter_image": data_url})
-    return _request(ctx, "huge strings", "POST", SUBMIT, raw)
+        raw = dumps({**RICH_BODY, "ip_adapter_image": data_url})
+    return request(ctx, "huge strings", "POST", SUBMIT, raw)
 
 
 def _duplicate_keys(rng: random.Random, ctx: Context) -> Probe:
@@ -282,7 +172,7 @@ def _duplicate_keys(rng: random.Random, ctx: Context) -> Probe:
         raw = b'{"prompt": "a cat", "Prompt": 1, "PROMPT": [], "prompt ": {}}'
     else:
         raw = b'{"prompt": "a cat", "ip_adapter": [], "ip_adapter": ["ip-adapter_sdxl"]}'
-    return _request(ctx, "duplicate keys", "POST", SUBMIT, raw)
+    return request(ctx, "duplicate keys", "POST", SUBMIT, raw)
 
 
 _NON_FINITE = ["NaN", "Infinity", "-Infinity", "nan", "inf", "+Infinity", "-NaN", "Inf"]
@@ -291,7 +181,7 @@ _NON_FINITE = ["NaN", "Infinity", "-Infinity", "nan", "inf", "+Infinity", "-NaN"
 def _nan_infinity(rng: random.Random, ctx: Context) -> Probe:
     literal = rng.choice(_NON_FINITE)
     raw = _with_literal(rng.choice(_NUMBER_FIELDS), literal, in_list=rng.random() < 0.3)
-    return _request(ctx, "nan infinity", "POST", SUBMIT, raw)
+    return request(ctx, "nan infinity", "POST", SUBMIT, raw)
 
 
 def _content_types(rng: random.Random, ctx: Context) -> Probe:
@@ -304,7 +194,7 @@ def _content_types(rng: random.Random, ctx: Context) -> Probe:
     content_type = rng.choice(types)
     choice = rng.randrange(3)
     if choice == 0:
-        body = _dumps(_some_body(rng))
+        body = dumps(some_body(rng))
     elif choice == 1:
         body = b"prompt=a+cat&samples=2&width=256&prompt=%ff%00"
     else:
@@ -316,7 +206,7 @@ def _content_types(rng: random.Random, ctx: Context) -> Probe:
             + rng.randbytes(256)
             + b"\r\n--xyz--\r\n"
         )
-    probe = _request(ctx, "content types", "POST", SUBMIT, body, content_type=None)
+    probe = request(ctx, "content types", "POST", SUBMIT, body, content_type=None)
     if content_type is None:
         return probe
     return _with_headers(probe, [(b"Content-Type", content_type)])
@@ -336,8 +226,8 @@ _BAD_LENGTHS = [b"abc", b"-1", b"1e3", b"+5", b"0x10", b"5, 6", b"", b" " * 10,
 
 
 def _content_length_lies(rng: random.Random, ctx: Context) -> Probe:
-    body = _dumps(_some_body(rng))
-    base = _request(ctx, "content-length lies", "POST", SUBMIT, length=False)
+    body = dumps(some_body(rng))
+    base = request(ctx, "content-length lies", "POST", SUBMIT, length=False)
     choice = rng.randrange(4)
     if choice == 0:  # shorter: the rest is read as the next request
         declared = str(rng.randrange(0, len(body))).encode()
@@ -364,8 +254,8 @@ def _chunks(data: bytes, size: int) -> bytes:
 
 
 def _chunked(rng: random.Random, ctx: Context) -> Probe:
-    data = _dumps(_some_body(rng))
-    base = _request(ctx, "broken chunked", "POST", SUBMIT, length=False)
+    data = dumps(some_body(rng))
+    base = request(ctx, "broken chunked", "POST", SUBMIT, length=False)
     te: Headers = ((b"Transfer-Encoding", b"chunked"),)
     variants: list[tuple[bytes, Headers, bool, bool]] = [
         # body, extra headers, valid framing, complete
@@ -393,7 +283,7 @@ def _oversize(rng: random.Random, ctx: Context) -> Probe:
     limit = ctx.body_limit
     prompt_size = limit + rng.choice([1, 1024, 1024 * 1024])
     body = b'{"prompt": "' + b"a" * prompt_size + b'"}'
-    base = _request(ctx, "oversize bodies", "POST", SUBMIT, length=False)
+    base = request(ctx, "oversize bodies", "POST", SUBMIT, length=False)
     choice = rng.randrange(3)
     if choice == 0:  # declared and sent in full
         return _framed(base, ((b"Content-Length", str(len(body)).encode()),), body)
@@ -405,10 +295,10 @@ def _oversize(rng: random.Random, ctx: Context) -> Probe:
 
 
 def _hostile_headers(rng: random.Random, ctx: Context) -> Probe:
-    target = rng.choice([SUBMIT, _job_path(ctx), "/openapi.json", IMAGES + "x/0.png"])
+    target = rng.choice([SUBMIT, job_path(ctx), "/openapi.json", IMAGES + "x/0.png"])
     method = "POST" if target == SUBMIT else "GET"
-    body = _dumps(VALID_BODY) if method == "POST" else b""
-    probe = _request(ctx, "hostile headers", method, target, body)
+    body = dumps(VALID_BODY) if method == "POST" else b""
+    probe = request(ctx, "hostile headers", method, target, body)
     choice = rng.randrange(9)
     valid = True
     if choice == 0:
@@ -477,14 +367,14 @@ def _bad_paths(rng: random.Random, ctx: Context) -> Probe:
     else:
         target, valid = rng.choice(invalid_targets), False
     method = "POST" if target.startswith(SUBMIT) and rng.random() < 0.3 else "GET"
-    body = _dumps(VALID_BODY) if method == "POST" else b""
-    return _request(ctx, "bad paths", method, target, body, must_answer=valid)
+    body = dumps(VALID_BODY) if method == "POST" else b""
+    return request(ctx, "bad paths", method, target, body, must_answer=valid)
 
 
 def _wrong_methods(rng: random.Random, ctx: Context) -> Probe:
     wrong_for = {
         SUBMIT: ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "HEAD"],
-        _job_path(ctx): ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+        job_path(ctx): ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
         IMAGES + (ctx.job_id or "x") + "/0.png": ["POST", "PUT", "DELETE", "PATCH"],
         "/openapi.json": ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
         "/__mock/reset": ["GET", "PUT", "DELETE", "PATCH"],
@@ -501,8 +391,8 @@ def _wrong_methods(rng: random.Random, ctx: Context) -> Probe:
         method = rng.choice([b"post", b"GeT", b"FOO", b"M" * 1000, b"PRO PFIND", b"G\x00ET",
                              b"\xe9", b"CONNECT", b"PRI"])  # fmt: skip
         valid = False
-    body = _dumps(VALID_BODY) if rng.random() < 0.5 else b""
-    probe = _request(ctx, "wrong methods", method, target, body, must_answer=valid)
+    body = dumps(VALID_BODY) if rng.random() < 0.5 else b""
+    probe = request(ctx, "wrong methods", method, target, body, must_answer=valid)
     if method == b"CONNECT":  # CONNECT needs an authority target
         return _with_headers(probe, [], must_answer=False)
     return probe
@@ -520,10 +410,10 @@ def _hostile_keys(rng: random.Random, ctx: Context) -> Probe:
         key, valid = rng.choice(valid_keys), True
     else:
         key, valid = rng.choice(invalid_keys), False
-    target = rng.choice([SUBMIT, _job_path(ctx), IMAGES + (ctx.job_id or "x") + "/0.png"])
+    target = rng.choice([SUBMIT, job_path(ctx), IMAGES + (ctx.job_id or "x") + "/0.png"])
     method = "POST" if target == SUBMIT else "GET"
-    body = _dumps(VALID_BODY) if method == "POST" else b""
-    probe = _request(ctx, "hostile api keys", method, target, body, key=key, must_answer=valid)
+    body = dumps(VALID_BODY) if method == "POST" else b""
+    probe = request(ctx, "hostile api keys", method, target, body, key=key, must_answer=valid)
     if rng.random() < 0.2:  # a second API-Key header
         return _with_headers(probe, [(b"API-Key", rng.choice(valid_keys))])
     return probe
@@ -547,16 +437,16 @@ def _admin(rng: random.Random, ctx: Context) -> Probe:
     ]  # fmt: skip
     choice = rng.randrange(4)
     if choice == 0:
-        probe = _request(ctx, "admin", "POST", "/__mock/queue", rng.choice(bodies))
+        probe = request(ctx, "admin", "POST", "/__mock/queue", rng.choice(bodies))
     elif choice == 1:
-        probe = _request(ctx, "admin", "POST", "/__mock/clock", rng.choice(clock_bodies))
+        probe = request(ctx, "admin", "POST", "/__mock/clock", rng.choice(clock_bodies))
     elif choice == 2:
         target = rng.choice(["/__mock/journal?path=" + "%ff" * 100, "/__mock/jobs/%00",
                              "/__mock/scenarios", "/__mock/queue", "/__mock/clock"])  # fmt: skip
-        probe = _request(ctx, "admin", "GET", target)
+        probe = request(ctx, "admin", "GET", target)
     else:
         token = rng.choice([b"x" * 10_000, b"\xe9", b"", b"token"])
-        probe = _request(
+        probe = request(
             ctx, "admin", "GET", "/__mock/queue", headers=[(b"X-Ipmock-Admin-Token", token)]
         )
     return probe

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.hostile.probes import DEFAULT_BODY_LIMIT, VALID_BODY
+from bench.hostile.probe import DEFAULT_BODY_LIMIT, VALID_BODY
 from bench.hostile.report import (
     Finding,
     Health,

@@ -10,7 +10,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bench.hostile.probes import DEFAULT_BODY_LIMIT, Context, Probe, build_probe
+from bench.hostile.probe import DEFAULT_BODY_LIMIT, Context, Probe
+from bench.hostile.probes import build_probe
 from bench.hostile.report import Finding
 
 _SEND_PIECE = 256 * 1024

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from bench.hostile import CATEGORIES, Finding, probes, run_hostile
+from bench.hostile.probe import DEFAULT_BODY_LIMIT, Context, request
 from bench.support.procfs import listening_pid
 from contract_tests.server import running_server
 from mock_server import contract
@@ -171,7 +172,7 @@ def test_a_5xx_the_server_documents_is_not_a_finding(broken_server: str) -> None
 
 
 def _context() -> Any:
-    return probes.Context(KEY, b"127.0.0.1:1", probes.DEFAULT_BODY_LIMIT, "job-1")
+    return Context(KEY, b"127.0.0.1:1", DEFAULT_BODY_LIMIT, "job-1")
 
 
 def test_probes_are_the_same_for_the_same_seed() -> None:
@@ -190,7 +191,7 @@ def test_every_category_comes_up() -> None:
 
 
 def test_a_reproducer_shows_the_wire_and_hides_the_key() -> None:
-    probe = probes._request(_context(), "bad json", "POST", "/sdxl/text2image/v1", b"{\xff")
+    probe = request(_context(), "bad json", "POST", "/sdxl/text2image/v1", b"{\xff")
     shown = probe.reproducer(KEY)
     assert ("API-Key", "<api_key>") in shown.headers
     assert KEY not in shown.wire and "<api_key>" in shown.wire
