@@ -14,14 +14,14 @@ import socket
 import sys
 from typing import Any
 
-from mock_server import uvicorn_check
 from mock_server.cli import models
 from mock_server.cli.checks import UsageError, check_redis, redacted
 from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
 from mock_server.contract import STATUS_PATH, SUBMIT_PATH
-from mock_server.faults import quiet_drops
 from mock_server.generators import GENERATE, Generator
+from mock_server.http import uvicorn_check
+from mock_server.http.socket_faults import quiet_drops
 from mock_server.scenarios import (
     BUILT_IN,
     FAULT_KINDS,
@@ -58,7 +58,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     option cannot work."""
     import uvicorn
 
-    from mock_server.app import create_app
+    from mock_server.http.app import create_app
 
     seed_drawn = settings.seed is None  # drawn now, so that the banner can say it
     if seed_drawn:

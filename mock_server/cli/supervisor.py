@@ -17,7 +17,7 @@ from mock_server.settings import Settings
 
 def app_from_environ() -> Starlette:
     """The app of each worker process: settings from IPMOCK_*."""
-    from mock_server.app import create_app
+    from mock_server.http.app import create_app
 
     app = create_app(Settings.from_environ())
     prepare_to_serve()

@@ -1,7 +1,8 @@
 """The mock API as a Starlette app: submit and status (``mock_server.api``), image
 downloads, the contract document and the admin API, with the journal outermost.
 
-Every refusal is an ApiError, rendered as a FAILURE body by one handler.
+Every refusal is an ApiError; the app's exception handlers answer every exception with
+``errors.answer_for``, the map ``api.respond`` uses too.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import api, contract, faults
-from mock_server.admin import admin_routes
+from mock_server import api, contract
 from mock_server.clock import Clock
 from mock_server.config import load_book
 from mock_server.contract import IMAGE_PATH, STATUS_PATH, SUBMIT_PATH
-from mock_server.cors import CorsMiddleware, cors_for
-from mock_server.errors import ApiError
+from mock_server.errors import ApiError, answer_for
 from mock_server.generators import Generator, PlaceholderGenerator
+from mock_server.http import socket_faults
+from mock_server.http.admin import admin_routes
+from mock_server.http.cors import CorsMiddleware, cors_for
 from mock_server.images import ImageCache
 from mock_server.journal import (
     JOB_SCOPE_KEY,
@@ -71,7 +73,9 @@ async def image(request: Request) -> Response:
         await state.store.save(job)
         fault = state.book.fault_for(job.scenario, job.downloads, "download")
     if fault is not None:
-        faulted = await faults.answer(fault, request.scope, state.clock, state.book.fault_rng)
+        faulted = await socket_faults.answer(
+            fault, request.scope, state.clock, state.book.fault_rng
+        )
         if faulted is not None:
             return faulted
     rendered = await state.generator.image(job, sample)
@@ -80,46 +84,22 @@ async def image(request: Request) -> Response:
     if if_none_match.strip() == "*" or rendered.etag in if_none_match:
         return Response(status_code=304, headers=headers)
     answer = Response(rendered.png, media_type="image/png", headers=headers)
-    return faults.paced(fault, answer, state.clock)
+    return socket_faults.paced(fault, answer, state.clock)
 
 
 async def openapi(request: Request) -> Response:
     return Response(contract.openapi_bytes(), media_type="application/json")
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return exc.response()
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-    message = {
-        404: f"no such endpoint: {shorten(request.url.path)}",
-        405: f"method {shorten(request.method)} is not allowed on {shorten(request.url.path)}",
-    }
-    response = ApiError(exc.status_code, code, message.get(exc.status_code, exc.detail)).response()
-    if exc.headers:  # a 405 carries Allow (RFC 9110)
-        response.headers.update(exc.headers)
-    return response
-
-
-async def _store_unavailable(request: Request, exc: Exception) -> Response:
-    return api.store_unavailable(request.scope, exc)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, faults.ConnectionDropped):  # a drop is on purpose: no alarm
-        return api.server_error()
-    return api.unexpected(request.scope)
+async def _answer_for(request: Request, exc: Exception) -> Response:
+    return answer_for(exc, request.scope)
 
 
 class HotRoutes:
     """Submit and status, dispatched straight to ``mock_server.api`` (past Starlette's
     routing and middleware); everything else goes through the Starlette stack (``rest``).
 
-    ``mock_server.connection`` answers the same two operations without the ASGI stack,
+    ``mock_server.http.inplace`` answers the same two operations without the ASGI stack,
     with this object's ``state``.
     """
 
@@ -230,12 +210,9 @@ def create_app(
             Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(),
         ],
-        exception_handlers={
-            ApiError: _api_error,
-            HTTPException: _http_error,
-            StoreUnavailable: _store_unavailable,
-            Exception: _unexpected,
-        },
+        exception_handlers=dict.fromkeys(
+            (ApiError, HTTPException, StoreUnavailable, Exception), _answer_for
+        ),
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # a wrong path is a JSON 404, never a redirect

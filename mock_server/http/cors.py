@@ -12,7 +12,7 @@ The admin API (``/__mock/``) is left out with ``*``: any page the developer open
 otherwise read the journal or reset the mock. Origins listed by name reach it too.
 
 Every header is built once per setting (``cors_for``): the in-place protocol
-(``mock_server.connection``) appends the bytes to its answers as they are.
+(``mock_server.http.inplace``) appends the bytes to its answers as they are.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ in ``mock_server.api``), and a shared store's client needs one.
 
 It subclasses uvicorn's private httptools protocol: pyproject.toml pins uvicorn to the
 minor it was written for, and ``ipmock serve`` checks the installed one first
-(``mock_server.uvicorn_check``), falling back to uvicorn's own protocol on another.
+(``mock_server.http.uvicorn_check``), falling back to uvicorn's own protocol on another.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from mock_server import api
-from mock_server.app import HotRoutes
-from mock_server.cors import CorsMiddleware, cors_for
 from mock_server.errors import ApiError, JsonAnswer
-from mock_server.faults import CONNECTION_EXTENSION, quiet_drops
+from mock_server.http.app import HotRoutes
+from mock_server.http.cors import CorsMiddleware, cors_for
+from mock_server.http.socket_faults import CONNECTION_EXTENSION, quiet_drops
 from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal
 from mock_server.state import MockState
 
@@ -63,7 +63,7 @@ class MockHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, plus:
 
     - ``scope["extensions"]["ipmock.connection"] = {"transport": <asyncio transport>}`` in
-      every HTTP scope: the socket faults (``mock_server.faults``) write raw bytes to it,
+      every HTTP scope: the socket faults (``socket_faults``) write raw bytes to it,
       close it or reset it;
     - submits and polls answered in place (the module's docstring says when).
 

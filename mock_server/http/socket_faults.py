@@ -1,5 +1,6 @@
 """How a faulted request is answered (a submit, a status request, a download): HTTP errors,
-late or slow answers, broken sockets."""
+late or slow answers, broken sockets. The fault's data (``Fault``, ``FaultMix``, the
+kinds) is the engine's (``mock_server.scenarios``); this is how it is delivered."""
 
 from __future__ import annotations
 
@@ -18,23 +19,16 @@ from starlette.types import Message, Receive, Scope, Send
 from mock_server.clock import Clock
 from mock_server.contract import PNG_SIGNATURE
 from mock_server.errors import ApiError
-from mock_server.exceptions import IpmockError
+from mock_server.faults import FAULT_SCOPE_KEY, ConnectionDropped
 from mock_server.scenarios import REFUSALS, SOCKET_FAULT_KINDS, Fault, FaultKind
 
 CONNECTION_EXTENSION = "ipmock.connection"
 """The ASGI scope extension (``scope["extensions"][...]["transport"]``) that carries the
-raw asyncio transport; ``mock_server.connection`` puts it there."""
-FAULT_SCOPE_KEY = "ipmock.fault"
-"""Where a faulted request's scope names its fault kind, for the journal."""
+raw asyncio transport; ``mock_server.http.inplace`` puts it there."""
 
 DRIBBLE_PIECE_BYTES = 8
 """A dribbled answer is sent this many bytes at a time."""
 _DISCONNECT_WAIT_S = 10.0
-
-
-class ConnectionDropped(IpmockError):
-    """Raised mid-answer on purpose. A server closes the connection; an in-process
-    transport (``contract_tests``) turns it into the client's own transport error."""
 
 
 class RawTransport(Protocol):
@@ -78,7 +72,7 @@ _MALFORMED_CHUNKED = (
 class SocketFaultResponse(Response):
     """No HTTP answer: writes raw bytes and closes, or resets, the client's connection.
 
-    It needs the transport the ``mock_server.connection`` protocol puts in the scope;
+    It needs the transport the ``mock_server.http.inplace`` protocol puts in the scope;
     without one (in process, another server) it is a DroppedResponse instead.
     """
 

@@ -1,4 +1,4 @@
-"""Whether the installed uvicorn is one ``mock_server.connection`` was written for.
+"""Whether the installed uvicorn is one ``mock_server.http.inplace`` was written for.
 
 ``connection.MockHttpProtocol`` subclasses uvicorn's httptools protocol, which is not
 uvicorn's public API: it overrides and calls private methods, reads attributes uvicorn's
@@ -23,7 +23,7 @@ TESTED_MINOR = (0, 55)
 """The uvicorn minor version the in-place protocol was written for (pyproject.toml:
 ``uvicorn>=0.55,<0.56``)."""
 
-IN_PLACE_PROTOCOL = "mock_server.connection:MockHttpProtocol"
+IN_PLACE_PROTOCOL = "mock_server.http.inplace:MockHttpProtocol"
 FALLBACK_PROTOCOL = "auto"
 """uvicorn's own choice: its httptools protocol, or h11 without httptools."""
 

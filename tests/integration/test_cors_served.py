@@ -1,5 +1,5 @@
 """CORS on a real `ipmock serve`: submits and polls answered in place
-(mock_server.connection) carry the same CORS headers as the ASGI path's answers, those
+(mock_server.http.inplace) carry the same CORS headers as the ASGI path's answers, those
 finished in uvicorn's cycle (a delay fault) too, and a preflight on a kept-alive
 connection is answered 204 between them."""
 

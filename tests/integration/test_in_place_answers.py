@@ -1,4 +1,4 @@
-"""Submits and polls answered in place by `ipmock serve` (mock_server.connection), over
+"""Submits and polls answered in place by `ipmock serve` (mock_server.http.inplace), over
 raw sockets: the answers match the usual ASGI path's, in order on one connection even
 when one of them has to wait, and the connection's HTTP rules hold."""
 
@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from contract_tests.server import running_server
-from mock_server.connection import _resume
+from mock_server.http.inplace import _resume
 
 SUBMIT = "/sdxl/text2image/v1"
 STATUS = "/sdxl/text2image/v1/status/"

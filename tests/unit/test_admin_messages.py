@@ -10,7 +10,7 @@ import pytest
 from starlette.routing import Route
 
 from mock_server import Settings, create_app
-from mock_server.admin import admin_routes
+from mock_server.http.admin import admin_routes
 from mock_server.settings import Secret
 
 pytestmark = pytest.mark.anyio

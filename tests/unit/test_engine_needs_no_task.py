@@ -12,8 +12,8 @@ import pytest
 from starlette.responses import Response
 
 from mock_server import api
-from mock_server.app import create_app
 from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
+from mock_server.http.app import create_app
 from mock_server.settings import Settings
 from mock_server.state import MockState
 

@@ -10,8 +10,8 @@ from collections.abc import Coroutine
 from typing import Any
 
 from mock_server import api
-from mock_server.app import create_app
 from mock_server.contract import SUBMIT_PATH
+from mock_server.http.app import create_app
 from mock_server.settings import Settings
 
 BODY = json.dumps({"prompt": "a lighthouse at dusk", "samples": 2}).encode()

@@ -11,8 +11,8 @@ from uvicorn.config import Config
 from uvicorn.lifespan.on import LifespanOn
 from uvicorn.server import ServerState
 
-from mock_server.app import create_app
-from mock_server.connection import MockHttpProtocol
+from mock_server.http.app import create_app
+from mock_server.http.inplace import MockHttpProtocol
 from mock_server.settings import Settings
 
 pytestmark = pytest.mark.anyio

@@ -17,11 +17,11 @@ from uvicorn.config import Config
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.server import Server, ServerState
 
-from mock_server import uvicorn_check
-from mock_server.app import create_app
 from mock_server.cli import main
 from mock_server.cli import serve as cli_serve
-from mock_server.connection import MockHttpProtocol
+from mock_server.http import uvicorn_check
+from mock_server.http.app import create_app
+from mock_server.http.inplace import MockHttpProtocol
 from mock_server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
