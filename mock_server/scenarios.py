@@ -1,11 +1,11 @@
 """Scenarios (what a job does: refuse, succeed, fail, stay pending) and how one is chosen.
 
 A scenario is data. The built-in catalogue covers the documented flows; a config file
-may add more and rules that pick them by request fields. For each submit the first
-source that names a scenario wins: the request header, the API key (``test_<name>``),
-the admin queue, the config rules, the seeded chaos mix, the default. A scenario's
-faults, or a seeded fault mix, replace the answers to chosen requests of a job: its
-submit, its status requests or its image downloads.
+may add more and rules that pick them by request fields. ``ScenarioBook.choose`` picks
+the scenario of each submit: the first source that names one wins (the request header,
+the API key ``test_<name>``, the admin queue, the config rules, the seeded chaos mix,
+the default). A scenario's faults, or a seeded fault mix, replace the answers to chosen
+requests of a job: its submit, its status requests or its image downloads.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import random
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from mock_server.exceptions import IpmockError
 from mock_server.words import did_you_mean, shorten
+
+if TYPE_CHECKING:
+    from mock_server.state import ScenarioQueue
 
 SCENARIO_HEADER = "x-ipmock-scenario"
 TEST_KEY_PREFIX = "test_"
@@ -348,24 +351,49 @@ class ScenarioBook:
         except KeyError:
             raise UnknownScenario(name, self.scenarios) from None
 
-    def by_request(self, headers: Mapping[str, str], api_key: str) -> Scenario | None:
-        """The scenario named by the request itself (header, then test key), if any."""
+    def named_by_request(self, headers: Mapping[str, str], api_key: str) -> Scenario | None:
+        """Sources 1 and 2 of ``choose``: the scenario the request names by its header, else
+        by a ``test_<name>`` API key; None when it names none. UnknownScenario for a name
+        the book does not know."""
         if name := headers.get(SCENARIO_HEADER):
             return self.get(name.strip())
         if api_key.startswith(TEST_KEY_PREFIX):
             return self.get(api_key[len(TEST_KEY_PREFIX) :])
         return None
 
-    def for_body(self, body: Mapping[str, Any]) -> Scenario:
-        """The scenario for a valid request nothing else chose: rules, chaos, default."""
-        for rule in self.rules:
+    async def choose(
+        self, named: Scenario | None, queue: ScenarioQueue, body: Mapping[str, Any]
+    ) -> Scenario:
+        """The scenario of one valid submit: the first of these that names one wins.
+
+        1. the request header ``X-Ipmock-Scenario: <name>``;
+        2. the API key ``test_<name>``;
+        3. the admin queue (``POST /__mock/queue``), one scenario per valid submit, first in
+           first out;
+        4. rules in the config file, matching request fields;
+        5. the seeded random mix (``--chaos --seed 7``, or weights in the config file);
+        6. the default, ``pending-then-success``.
+
+        (The README's list, word for word. Of the rules the first that matches wins; the
+        default is the config file's ``default_scenario`` when it names one.) 1 and 2 come
+        in as ``named``, from ``named_by_request``: the API asks for them before it reads
+        the body, so that an unknown name (400) or a refusing scenario refuses without
+        reading it. The caller validates the body first, so an invalid submit takes
+        nothing off the queue.
+        """
+        if named is not None:  # 1, 2
+            return named
+        queued = await queue.pop()  # 3
+        if queued is not None:
+            return queued
+        for rule in self.rules:  # 4
             if rule.test(body):
                 return self.get(rule.scenario)
-        if self.chaos_weights:
+        if self.chaos_weights:  # 5
             names = list(self.chaos_weights)
             weights = [self.chaos_weights[n] for n in names]
             return self.get(self._rng.choices(names, weights)[0])
-        return self.get(self.default)
+        return self.get(self.default)  # 6
 
     def fault_for(self, scenario: Scenario, request: int, on: FaultStep = "poll") -> Fault | None:
         """The fault for a job's ``request``-th request on step ``on``: the scenario's own,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import re
 from dataclasses import fields
@@ -16,6 +17,7 @@ from mock_server.cli.options import MODEL_OPTIONS, build_parser, parse, settings
 from mock_server.cli.serve import GC_THRESHOLDS, banner, prepare_to_serve
 from mock_server.config import load_book
 from mock_server.settings import HELP, Secret, flag_name
+from mock_server.state import MemoryQueue
 
 
 def test_defaults_serve_on_loopback_8000() -> None:
@@ -167,7 +169,7 @@ def test_config_adds_scenarios_and_weights(tmp_path: Path) -> None:
     book = load_book(path, seed=1)
     assert book.get("slow").pending_polls == 5
     assert book.default == "slow"
-    assert book.for_body({}).name == "slow"
+    assert asyncio.run(book.choose(None, MemoryQueue(), {})).name == "slow"
 
 
 def _actions(command: str) -> dict[str, argparse.Action]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from starlette.routing import Route
 from contract_tests.server import running_server
 from contract_tests.verify import GENERATION, verify
 from mock_server.config import load_book
+from mock_server.state import MemoryQueue
 
 
 def test_the_mock_keeps_the_contract(tmp_path: Path) -> None:
@@ -45,12 +47,8 @@ def test_the_mock_keeps_the_contract(tmp_path: Path) -> None:
     assert "sk-verify" not in exchanges and "<yours>" in exchanges
     book = load_book(record / "ipmock.toml")
     assert book.get("recorded").pending_polls == 1
-    assert (
-        book.for_body(
-            {"prompt": "ipmock verify: a lighthouse on a cliff at dusk, oil painting"}
-        ).name
-        == "recorded"
-    )
+    body = {"prompt": "ipmock verify: a lighthouse on a cliff at dusk, oil painting"}
+    assert asyncio.run(book.choose(None, MemoryQueue(), body)).name == "recorded"
 
 
 async def _broken_submit(request: Request) -> Response:

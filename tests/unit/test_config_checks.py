@@ -3,12 +3,14 @@ numbers, unknown scenarios named by where they are; any documented refusal loads
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
 
 from mock_server.config import ConfigError, load_book
+from mock_server.state import MemoryQueue
 
 
 def refusal_of(tmp_path: Path, text: str) -> str:
@@ -40,7 +42,8 @@ def test_rules_on_request_fields_still_load(tmp_path: Path) -> None:
     path = tmp_path / "ipmock.toml"
     path.write_text('[[rules]]\nscenario = "failure"\nmatch = { prompt = "x", samples = 2 }\n')
     book = load_book(path)
-    assert book.for_body({"prompt": "x", "samples": 2}).name == "failure"
+    chosen = asyncio.run(book.choose(None, MemoryQueue(), {"prompt": "x", "samples": 2}))
+    assert chosen.name == "failure"
 
 
 @pytest.mark.parametrize(

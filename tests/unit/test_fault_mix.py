@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mock_server.config import ConfigError, load_book, scenario_from_json
+from mock_server.state import MemoryQueue
 from mock_server.scenarios import (
     CHAOS_WEIGHTS,
     FAULT_KINDS,
@@ -117,15 +119,15 @@ def test_scenario_delay_jitter_is_seeded_and_bounded() -> None:
 
 
 def test_turning_faults_on_changes_no_scenario_choice() -> None:
-    def choices(mix: FaultMix | None) -> list[str]:
+    async def choices(mix: FaultMix | None) -> list[str]:
         book = _book(mix, chaos_weights=CHAOS_WEIGHTS)
         picked = []
         for _ in range(50):
-            picked.append(book.for_body({}).name)
+            picked.append((await book.choose(None, MemoryQueue(), {})).name)
             book.fault_for(STUCK, 1)
         return picked
 
-    assert choices(None) == choices(FaultMix(rate=0.9))
+    assert asyncio.run(choices(None)) == asyncio.run(choices(FaultMix(rate=0.9)))
 
 
 def test_config_turns_the_mix_on(tmp_path: Path) -> None:
