@@ -28,10 +28,9 @@ from mock_server.clock import parse_time
 from mock_server.config import queued_scenario
 from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.faults import ConnectionDropped
-from mock_server.journal import MemoryJournal
-from mock_server.scenario_queue import MemoryQueue
 from mock_server.scenarios import Scenario
 from mock_server.state import MockState
+from mock_server.state.memory import MemoryJournal, MemoryQueue
 
 BASE_URL = "http://ipmock.test"
 

@@ -9,21 +9,13 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mock_server.state import SharedOffset
 
 LATEST = 253_402_300_799.0
 """The last second a clock may be set to: 9999-12-31T23:59:59Z (an ISO time still)."""
-
-
-class SharedOffset(Protocol):
-    """Where workers that share state keep the clock (``redis_state``): its offset from
-    wall time, and the time it is frozen at, if it is."""
-
-    async def add(self, seconds: float) -> float: ...
-    async def reset(self) -> None: ...
-    async def read(self) -> tuple[float, float | None]: ...
-    async def freeze(self, at: float | None) -> None: ...
-    async def add_frozen(self, seconds: float) -> float: ...
 
 
 class Clock:

@@ -16,7 +16,7 @@ that any module can derive from it without importing anything else. The tree::
     └── ImageInputError (ValueError)  an image input the reference refused
 
 Where each lives: ``mock_server.errors``, ``.validation``, ``.config``, ``.scenarios``,
-``.stores``, ``.faults``, ``.cli``; ``contract_tests.server``, ``.properties``;
+``.state``, ``.faults``, ``.cli``; ``contract_tests.server``, ``.properties``;
 ``reference_impl.fetch``. The public ones are exported by ``mock_server`` and
 ``contract_tests``.
 

@@ -9,12 +9,14 @@ the ``generate`` scenario itself, SUCCESS or FAILURE, once the model has run.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from mock_server.images import ImageCache, ImageSpec, RenderedImage
 from mock_server.jobs import Job
 from mock_server.scenarios import Scenario
-from mock_server.stores import JobStore
+
+if TYPE_CHECKING:
+    from mock_server.state import JobStore
 
 GENERATE = Scenario(
     "generate",

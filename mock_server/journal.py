@@ -1,4 +1,8 @@
-"""The request journal: what clients sent and got, keys redacted, for tests to assert on."""
+"""The request journal: what clients sent and got, keys redacted, for tests to assert on.
+
+This module records exchanges from the HTTP side; where they are kept is
+``mock_server.state`` (``Journal``: ``MemoryJournal``, ``RedisJournal``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,14 @@ import json
 import logging
 import os
 import time
-from collections import deque
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
 from mock_server.faults import FAULT_SCOPE_KEY, ConnectionDropped
 from mock_server.scenarios import SOCKET_FAULT_KINDS
-from mock_server.stores import StoreUnavailable
+from mock_server.state import Journal, StoreUnavailable
 
 log = logging.getLogger("ipmock")
 
@@ -153,34 +156,6 @@ def _capped(body: bytes) -> bytes:
     """What the journal keeps of a body: enough to show its first _BODY_CAP bytes and
     that more followed."""
     return body if len(body) <= _BODY_CAP else body[: _BODY_CAP + 1]
-
-
-class Journal(Protocol):
-    """The last exchanges with the API (admin calls are left out), oldest first."""
-
-    async def record(self, exchange: Exchange) -> None: ...
-    async def entries(self) -> list[dict[str, Any]]: ...
-    async def clear(self) -> None: ...
-
-
-class MemoryJournal:
-    """The journal in this process: the last ``size`` exchanges."""
-
-    def __init__(self, size: int = 1000) -> None:
-        self.kept: deque[Exchange] = deque(maxlen=size)
-
-    async def record(self, exchange: Exchange) -> None:
-        self.keep(exchange)
-
-    def keep(self, exchange: Exchange) -> None:
-        """``record``, without a coroutine (the in-place protocol's fast path)."""
-        self.kept.append(exchange)
-
-    async def entries(self) -> list[dict[str, Any]]:
-        return [exchange.to_json() for exchange in self.kept]
-
-    async def clear(self) -> None:
-        self.kept.clear()
 
 
 class JournalMiddleware:

@@ -369,7 +369,7 @@ HELP: dict[str, Help] = {
         "server processes on the one port (default {default}; more need --store redis://...)",
         metavar="N",
     ),
-    # A request that finds them all busy waits up to redis_state.POOL_WAIT seconds, then 503.
+    # A request that finds them all busy waits up to state.redis.POOL_WAIT seconds, then 503.
     "redis_connections": Help(
         "connections each server process holds to the --store Redis at most; a request "
         "waits for a free one (default {default})",

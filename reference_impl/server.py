@@ -30,7 +30,7 @@ from mock_server.generators import GENERATE, PlaceholderGenerator
 from mock_server.images import ImageCache, RenderedImage
 from mock_server.jobs import Job
 from mock_server.scenarios import REFUSALS
-from mock_server.stores import JobStore
+from mock_server.state import JobStore
 from mock_server.validation import GenerationRequest
 from reference_impl.fetch import FetchPolicy, ImageInputError, load_image
 from reference_impl.pipeline import ReferencePipeline, generate, load_pipeline

@@ -19,7 +19,7 @@ def work(args: argparse.Namespace) -> int:
     from mock_server.generators import PlaceholderGenerator
     from mock_server.images import RenderedImage
     from mock_server.jobs import Job
-    from mock_server.work_queue import run_worker
+    from mock_server.state.work_queue import run_worker
 
     logging.basicConfig(
         level=args.log_level.upper(), format="ipmock worker: %(message)s", stream=sys.stdout

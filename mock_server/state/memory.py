@@ -1,46 +1,21 @@
-"""Where jobs live: the JobStore interface and its in-process implementation.
+"""State in this process (the default): jobs, the admin queue and the journal.
 
-``MemoryStore`` keeps jobs in this process (the default). ``mock_server.redis_state``
-keeps them in Redis, so that several ``ipmock serve`` workers or hosts share them. The
-same tests (``tests/stores``) run against both.
+``mock_server.state.redis`` keeps the same in Redis, so that several ``ipmock serve``
+workers or hosts share them. The same tests (``tests/stores``) run against both.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
-from typing import Protocol
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from mock_server.exceptions import IpmockError
 from mock_server.jobs import Job
+from mock_server.scenarios import Scenario
 
-
-class StoreUnavailable(IpmockError):
-    """The store cannot be reached (Redis down): the API answers 503, and recovers later."""
-
-
-class JobStore(Protocol):
-    """Where jobs live. Async so that a networked store fits the same interface."""
-
-    async def add(self, job: Job, *, max_in_flight: int = 0) -> bool:
-        """Keep a new job. With ``max_in_flight`` > 0 a PENDING job is refused (False)
-        while its owner already has that many PENDING, unexpired jobs."""
-        ...
-
-    async def get(self, job_id: str) -> Job | None: ...
-
-    async def save(self, job: Job) -> None:
-        """Write back a job read with ``get``. A job already final in the store stays
-        final: a stale PENDING copy never overwrites the outcome a generator stored."""
-        ...
-
-    async def finish(self, job: Job) -> bool:
-        """Store a job's outcome if it is still PENDING in the store (True), else leave
-        the stored outcome alone (False): a job is settled once, whoever races."""
-        ...
-
-    async def jobs(self) -> list[Job]: ...
-    async def clear(self) -> None: ...
+if TYPE_CHECKING:
+    from mock_server.journal import Exchange
 
 
 class MemoryStore:
@@ -158,3 +133,42 @@ def _weight(job: Job) -> int:
             for item in value:
                 total += len(item) if type(item) is str else 8
     return total
+
+
+class MemoryQueue:
+    """The admin queue in this process."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[Scenario] = deque()
+
+    async def push(self, scenarios: Iterable[Scenario]) -> None:
+        self.waiting.extend(scenarios)
+
+    async def pop(self) -> Scenario | None:
+        return self.waiting.popleft() if self.waiting else None
+
+    async def queued(self) -> list[Scenario]:
+        return list(self.waiting)
+
+    async def clear(self) -> None:
+        self.waiting.clear()
+
+
+class MemoryJournal:
+    """The journal in this process: the last ``size`` exchanges."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.kept: deque[Exchange] = deque(maxlen=size)
+
+    async def record(self, exchange: Exchange) -> None:
+        self.keep(exchange)
+
+    def keep(self, exchange: Exchange) -> None:
+        """``record``, without a coroutine (the in-place protocol's fast path)."""
+        self.kept.append(exchange)
+
+    async def entries(self) -> list[dict[str, Any]]:
+        return [exchange.to_json() for exchange in self.kept]
+
+    async def clear(self) -> None:
+        self.kept.clear()

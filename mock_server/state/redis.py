@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -37,9 +37,11 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mock_server.jobs import Job
-from mock_server.journal import Exchange
 from mock_server.scenarios import Scenario
-from mock_server.stores import StoreUnavailable
+from mock_server.state import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mock_server.journal import Exchange
 
 log = logging.getLogger("ipmock")
 

@@ -35,9 +35,9 @@ from mock_server.errors import ApiError
 from mock_server.generators import GENERATE, PlaceholderGenerator
 from mock_server.images import RenderedImage
 from mock_server.jobs import Job
-from mock_server.redis_state import RedisState, RedisStore
 from mock_server.scenarios import REFUSALS
-from mock_server.stores import JobStore, StoreUnavailable
+from mock_server.state import JobStore, StoreUnavailable
+from mock_server.state.redis import RedisState, RedisStore
 
 log = logging.getLogger("ipmock.worker")
 

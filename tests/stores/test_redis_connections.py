@@ -15,10 +15,11 @@ import pytest
 import redis
 
 from contract_tests.server import running_server
-from mock_server import Settings, create_app, redis_state
+from mock_server import Settings, create_app
 from mock_server.journal import Exchange
-from mock_server.redis_state import RedisState
-from mock_server.stores import StoreUnavailable
+from mock_server.state import StoreUnavailable
+from mock_server.state import redis as redis_state
+from mock_server.state.redis import RedisState
 from tests.redis_server import RedisServer
 from tests.stores.test_store_contract import make_job
 

@@ -11,11 +11,11 @@ import pytest
 
 from mock_server.clock import Clock
 from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.journal import Exchange, Journal, MemoryJournal
-from mock_server.redis_state import RedisState
-from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
+from mock_server.journal import Exchange
 from mock_server.scenarios import BUILT_IN, Scenario
-from mock_server.stores import JobStore, MemoryStore
+from mock_server.state import JobStore, Journal, ScenarioQueue
+from mock_server.state.memory import MemoryJournal, MemoryQueue, MemoryStore
+from mock_server.state.redis import RedisState
 
 pytestmark = pytest.mark.anyio
 

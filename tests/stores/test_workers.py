@@ -17,8 +17,8 @@ from contract_tests.server import running_server
 from mock_server.generators import GENERATE
 from mock_server.images import RenderedImage
 from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.redis_state import RedisState
-from mock_server.work_queue import WorkQueue, run_worker
+from mock_server.state.redis import RedisState
+from mock_server.state.work_queue import WorkQueue, run_worker
 
 SUBMIT = "/sdxl/text2image/v1"
 BODY = {"prompt": "a lighthouse at dusk", "width": 64, "height": 72, "samples": 2}

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from mock_server.clock import LATEST, Clock
-from mock_server.redis_state import RedisState
+from mock_server.state.redis import RedisState
 
 pytestmark = pytest.mark.anyio
 

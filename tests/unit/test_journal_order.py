@@ -10,7 +10,8 @@ import pytest
 
 from mock_server.clock import Clock
 from mock_server.faults import FAULT_SCOPE_KEY
-from mock_server.journal import JournalMiddleware, MemoryJournal
+from mock_server.journal import JournalMiddleware
+from mock_server.state.memory import MemoryJournal
 
 pytestmark = pytest.mark.anyio
 
