@@ -19,7 +19,7 @@ from mock_server.http.app import create_app
 from mock_server.images import RenderedImage
 from mock_server.scenarios import Fault, FaultMix, Refusal, Scenario, UnknownScenario
 from mock_server.settings import Secret, Settings
-from mock_server.stores import StoreUnavailable
+from mock_server.state import StoreUnavailable
 from mock_server.validation import FieldError, GenerationRequest, InvalidRequest, validate
 
 __all__ = [
