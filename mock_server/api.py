@@ -1,7 +1,7 @@
 """Submit and status, the API's two operations, over a parsed request and the mock's state.
 
 The Starlette app (in process, and every request ``ipmock serve`` does not answer in
-place) and the in-place HTTP protocol (``mock_server.connection``) both call these, so
+place) and the in-place HTTP protocol (``mock_server.http.inplace``) both call these, so
 there is one engine. Both run once per request and are written for speed: one header
 dict per request, answers encoded once, nothing built that the answer does not need.
 
@@ -15,7 +15,7 @@ request, if any -> poll -> the job's answer. Every refusal is an ApiError, which
 ``respond`` renders as a FAILURE body. The journal reads the job and scenario from the
 request's scope.
 
-The no-task rule: the in-place protocol (``mock_server.connection``) starts ``respond``
+The no-task rule: the in-place protocol (``mock_server.http.inplace``) starts ``respond``
 by hand, on the event loop but outside any asyncio task, and hands it to uvicorn's cycle
 (a task) only once it awaits something. So nothing on the submit and status path may
 need a task: no ``asyncio.timeout``, no anyio cancel scope or task group, nothing that
@@ -28,7 +28,6 @@ outside any event loop.
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
@@ -38,9 +37,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
-from mock_server import faults
 from mock_server.contract import IMAGE_PREFIX, STATUS_PREFIX, SUBMIT_PATH
-from mock_server.errors import ApiError, JsonAnswer, encode_json
+from mock_server.errors import ApiError, JsonAnswer, answer_for, encode_json
+from mock_server.faults import ConnectionDropped
+from mock_server.http import socket_faults
 from mock_server.jobs import Job, key_fingerprint, new_job_id
 from mock_server.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY
 from mock_server.scenarios import (
@@ -52,11 +52,8 @@ from mock_server.scenarios import (
 )
 from mock_server.settings import Secret
 from mock_server.state import MockState
-from mock_server.stores import StoreUnavailable
 from mock_server.validation import InvalidRequest, documented_body, validate
 from mock_server.words import shorten
-
-log = logging.getLogger("ipmock")
 
 
 class ApiRequest:
@@ -130,35 +127,14 @@ def route(method: str, path: str) -> tuple[Operation, str] | None:
 
 
 async def respond(state: MockState, operation: Operation, request: ApiRequest) -> Response:
-    """The operation's answer, refusals and failures included; a deliberate
-    ConnectionDropped is raised for the server to close the connection."""
+    """The operation's answer, refusals and failures included (``errors.answer_for``); a
+    deliberate ConnectionDropped is raised for the server to close the connection."""
     try:
         return await operation(state, request)
-    except ApiError as exc:
-        return exc.response()
-    except StoreUnavailable as exc:
-        return store_unavailable(request.scope, exc)
-    except faults.ConnectionDropped:
+    except ConnectionDropped:
         raise
-    except Exception:
-        return unexpected(request.scope)
-
-
-def store_unavailable(scope: Scope, exc: Exception) -> Response:
-    log.warning("%s %s: %s", scope["method"], scope["path"], exc)
-    return ApiError(
-        503, "busy", "the service is briefly unavailable: try again shortly", retry_after=1
-    ).response()
-
-
-def unexpected(scope: Scope) -> Response:
-    """A 500 for a bug, logged with its traceback (call it from the ``except``)."""
-    log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-    return server_error()
-
-
-def server_error() -> Response:
-    return ApiError(500, "server_error", "internal error in the mock server").response()
+    except Exception as exc:
+        return answer_for(exc, request.scope)
 
 
 def _api_key(state: MockState, request: ApiRequest) -> str:
@@ -281,7 +257,7 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
         raise ApiError.refusal(scenario.refusal)
     fault = state.book.fault_for(scenario, 1, "submit")
     if fault is not None and fault.kind in REFUSING_FAULT_KINDS:  # refused: no job made
-        await faults.answer(fault, scope, state.clock, state.book.fault_rng)
+        await socket_faults.answer(fault, scope, state.clock, state.book.fault_rng)
     now = state.clock.now()
     ttl = settings.job_ttl if scenario.expires_after is None else scenario.expires_after
     url_ttl = settings.url_ttl if scenario.url_ttl is None else scenario.url_ttl
@@ -312,8 +288,8 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
     if fault is None:
         return answer
     # The job exists and runs: the fault only loses, breaks or delays its answer.
-    faulted = await faults.answer(fault, scope, state.clock, state.book.fault_rng)
-    return faults.paced(fault, answer, state.clock) if faulted is None else faulted
+    faulted = await socket_faults.answer(fault, scope, state.clock, state.book.fault_rng)
+    return socket_faults.paced(fault, answer, state.clock) if faulted is None else faulted
 
 
 async def status(state: MockState, request: ApiRequest) -> Response:
@@ -337,10 +313,12 @@ async def status(state: MockState, request: ApiRequest) -> Response:
     fault = state.book.fault_for(job.scenario, job.status_requests)
     if fault is not None:
         await state.store.save(job)
-        faulted = await faults.answer(fault, request.scope, state.clock, state.book.fault_rng)
+        faulted = await socket_faults.answer(
+            fault, request.scope, state.clock, state.book.fault_rng
+        )
         if faulted is not None:
             return faulted
     job.poll(now if fault is None else state.clock.now())
     await state.store.save(job)
     answer = JsonAnswer(_job_answer(state, job, request))
-    return answer if fault is None else faults.paced(fault, answer, state.clock)
+    return answer if fault is None else socket_faults.paced(fault, answer, state.clock)
