@@ -8,8 +8,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
+
+Backend = Literal["mock", "diffusers", "workers"]
+"""Who makes the images: labelled placeholders, SDXL in this process, or ``ipmock worker``
+processes over the --store Redis."""
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+LOG_LEVELS: tuple[LogLevel, ...] = get_args(LogLevel)
 
 
 class Secret:
@@ -52,11 +59,12 @@ class Settings:
     max_jobs: int = 10_000
     max_in_flight: int = 1000
     store: str = "memory"
+    """``memory`` or a Redis URL (``is_redis_url``): an open set, so a str."""
     workers: int = 1
     redis_connections: int = 16
-    backend: str = "mock"
+    backend: Backend = "mock"
     journal_size: int = 1000
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     cors_origins: str = "*"
 
     def __post_init__(self) -> None:
@@ -187,8 +195,6 @@ def is_redis_url(url: str) -> bool:
 
 
 REDIS_FORMS = "redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix://PATH; DB a whole number"
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
-BACKENDS = ("mock", "diffusers", "workers")
 
 
 def _flag(raw: str) -> bool:
@@ -422,7 +428,7 @@ def _coerce(name: str, kind: str, value: object) -> object:
         if not isinstance(value, str | os.PathLike):
             raise ValueError(f"must be a file path (str or Path), got {type(value).__name__}")
         return PARSERS[name](os.fspath(value))
-    if kind.startswith("str"):
+    if kind.startswith("str") or kind in _CLOSED_SETS:
         if not isinstance(value, str):
             raise ValueError(f"must be a string, got {value!r}")
         return PARSERS[name](value)
@@ -438,6 +444,9 @@ def _text(value: object, what: str) -> str:
         raise ValueError(f"must be {what}, got {type(value).__name__}")
     return value
 
+
+_CLOSED_SETS = {"Backend": BACKENDS, "LogLevel": LOG_LEVELS}
+"""The Literal types of Settings fields, by the name their annotation gives them."""
 
 _FLAG_NAMES = {"api_keys": "api_key", "accept_model_uuid": "refuse_model_uuid"}
 """Settings named otherwise than their flag (and so their variable)."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
 from mock_server import Settings
-from mock_server.settings import PARSERS, Secret
+from mock_server.settings import BACKENDS, HELP, LOG_LEVELS, PARSERS, Secret
 
 
 def test_plain_values_become_the_fields_types(tmp_path: Path) -> None:
@@ -50,6 +50,8 @@ def test_plain_values_become_the_fields_types(tmp_path: Path) -> None:
         ({"config": 3}, "config must be a file path (str or Path), got int"),
         ({"host": 5}, "host must be a string, got 5"),
         ({"log_level": "loud"}, "log_level must be one of critical, error, warning, info"),
+        ({"log_level": 3}, "log_level must be a string, got 3"),
+        ({"backend": "gpu"}, "backend must be one of mock, diffusers, workers, got 'gpu'"),
         ({"public_url": "cdn"}, "public_url must be an absolute http:// or https:// URL"),
         ({"store": "mysql://db"}, "store must be memory or a Redis URL"),
     ],
@@ -68,3 +70,10 @@ def test_a_refused_key_is_never_shown() -> None:
 
 def test_every_setting_has_a_parser() -> None:
     assert set(PARSERS) == set(Settings.__dataclass_fields__)
+
+
+def test_closed_settings_are_literals_that_their_flags_list() -> None:
+    hints = get_type_hints(Settings)
+    assert get_args(hints["backend"]) == BACKENDS == HELP["backend"].choices
+    assert get_args(hints["log_level"]) == LOG_LEVELS == HELP["log_level"].choices
+    assert hints["store"] is str  # memory or any Redis URL: not a closed set
