@@ -29,14 +29,14 @@ from mock_server.generators import Generator, PlaceholderGenerator
 from mock_server.http import socket_faults
 from mock_server.http.admin import admin_routes
 from mock_server.http.cors import CorsMiddleware, cors_for
-from mock_server.images import ImageCache
-from mock_server.journal import (
+from mock_server.http.journal import (
     JOB_SCOPE_KEY,
     SCENARIO_SCOPE_KEY,
     Journal,
     JournalMiddleware,
     MemoryJournal,
 )
+from mock_server.images import ImageCache
 from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
 from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings

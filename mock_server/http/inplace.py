@@ -41,8 +41,8 @@ from mock_server import api
 from mock_server.errors import ApiError, JsonAnswer
 from mock_server.http.app import HotRoutes
 from mock_server.http.cors import CorsMiddleware, cors_for
+from mock_server.http.journal import Exchange, JournalMiddleware, MemoryJournal
 from mock_server.http.socket_faults import CONNECTION_EXTENSION, quiet_drops
-from mock_server.journal import Exchange, JournalMiddleware, MemoryJournal
 from mock_server.state import MockState
 
 _InPlace = tuple[api.Operation, dict[str, str]]

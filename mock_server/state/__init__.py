@@ -29,7 +29,7 @@ from mock_server.state.memory import MemoryJournal, MemoryQueue, MemoryStore
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from mock_server.journal import Exchange
+    from mock_server.http.journal import Exchange
 
 __all__ = [
     "JobStore",

@@ -15,7 +15,7 @@ from mock_server.jobs import Job
 from mock_server.scenarios import Scenario
 
 if TYPE_CHECKING:
-    from mock_server.journal import Exchange
+    from mock_server.http.journal import Exchange
 
 
 class MemoryStore:

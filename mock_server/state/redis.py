@@ -41,7 +41,7 @@ from mock_server.scenarios import Scenario
 from mock_server.state import StoreUnavailable
 
 if TYPE_CHECKING:
-    from mock_server.journal import Exchange
+    from mock_server.http.journal import Exchange
 
 log = logging.getLogger("ipmock")
 

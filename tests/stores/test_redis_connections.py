@@ -16,7 +16,7 @@ import redis
 
 from contract_tests.server import running_server
 from mock_server import Settings, create_app
-from mock_server.journal import Exchange
+from mock_server.http.journal import Exchange
 from mock_server.state import StoreUnavailable
 from mock_server.state import redis as redis_state
 from mock_server.state.redis import RedisState

@@ -10,8 +10,8 @@ from dataclasses import replace
 import pytest
 
 from mock_server.clock import Clock
+from mock_server.http.journal import Exchange
 from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.journal import Exchange
 from mock_server.scenarios import BUILT_IN, Scenario
 from mock_server.state import JobStore, Journal, ScenarioQueue
 from mock_server.state.memory import MemoryJournal, MemoryQueue, MemoryStore

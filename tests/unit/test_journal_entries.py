@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contract_tests.inprocess import MockHarness
-from mock_server.journal import Exchange
+from mock_server.http.journal import Exchange
 
 SUBMIT = "/sdxl/text2image/v1"
 

@@ -10,7 +10,7 @@ import pytest
 
 from mock_server.clock import Clock
 from mock_server.faults import FAULT_SCOPE_KEY
-from mock_server.journal import JournalMiddleware
+from mock_server.http.journal import JournalMiddleware
 from mock_server.state.memory import MemoryJournal
 
 pytestmark = pytest.mark.anyio
@@ -78,6 +78,6 @@ async def _no_send(message: dict[str, Any]) -> None:
 
 
 def _next_exchange() -> Any:
-    from mock_server.journal import Exchange
+    from mock_server.http.journal import Exchange
 
     return Exchange.of(_scope("/next"), b"", 200, [], b"{}", at=0.0, duration_s=0.0)
