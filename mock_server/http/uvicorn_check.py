@@ -1,6 +1,6 @@
 """Whether the installed uvicorn is one ``mock_server.http.inplace`` was written for.
 
-``connection.MockHttpProtocol`` subclasses uvicorn's httptools protocol, which is not
+``inplace.MockHttpProtocol`` subclasses uvicorn's httptools protocol, which is not
 uvicorn's public API: it overrides and calls private methods, reads attributes uvicorn's
 own methods set, and builds a ``RequestResponseCycle`` with its keyword arguments. So
 pyproject.toml pins uvicorn to the minor range it was written and tested against
@@ -8,7 +8,7 @@ pyproject.toml pins uvicorn to the minor range it was written and tested against
 on any other uvicorn, or one without a name the protocol uses, it serves on uvicorn's
 own protocol (every request through the ASGI app: slower, and a socket fault becomes a
 dropped connection) and says so in one warning line. This module looks without importing
-``connection``, which cannot even be imported on a uvicorn that lacks these names.
+``inplace``, which cannot even be imported on a uvicorn that lacks these names.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MODULE_NAMES = {
     "uvicorn.middleware.proxy_headers": ("ProxyHeadersMiddleware",),
     "uvicorn.server": ("ServerState",),
 }
-"""What ``connection`` imports from uvicorn, by module."""
+"""What ``inplace`` imports from uvicorn, by module."""
 
 PROTOCOL_METHODS = (
     "_start_asgi_task",
