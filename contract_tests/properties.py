@@ -25,7 +25,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import anyio
 import httpx
@@ -49,14 +49,21 @@ class _HarnessStop(BaseException):
     """
 
 
+HttpClient = TypeVar("HttpClient", httpx.Client, httpx.AsyncClient)
+"""The httpx client of a run: httpx.Client for ``check_client``, httpx.AsyncClient for
+``check_client_async``."""
+
+
 @dataclass
-class FlowContext:
-    """What the client under test gets: where the server is, what to ask, and time."""
+class FlowContext(Generic[HttpClient]):
+    """What the client under test gets: where the server is, what to ask, and time.
+    ``FlowContext[httpx.Client]`` in a sync run, ``FlowContext[httpx.AsyncClient]`` in an
+    async one."""
 
     base_url: str
     api_key: str
     request: dict[str, Any]
-    http: Any
+    http: HttpClient
     """httpx.Client (sync run) or httpx.AsyncClient (async run), wired to the mock."""
     sleep: Callable[[float], Any]
     """Sleeps on virtual time: a function in a sync run, a coroutine function in an async one."""
@@ -289,7 +296,7 @@ def exchange_lines(exchanges: list[dict[str, Any]]) -> list[str]:
 
 def check_client(
     flow: Flow,
-    generate: Callable[[FlowContext], Any],
+    generate: Callable[[FlowContext[httpx.Client]], Any],
     *,
     poll_floor: float = 1.0,
     deadline: float = 300.0,
@@ -343,7 +350,7 @@ def check_client(
 
 async def check_client_async(
     flow: Flow,
-    generate: Callable[[FlowContext], Awaitable[Any]],
+    generate: Callable[[FlowContext[httpx.AsyncClient]], Awaitable[Any]],
     *,
     poll_floor: float = 1.0,
     deadline: float = 300.0,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import get_args, get_type_hints
+
 import anyio
+import httpx
 from hypothesis import HealthCheck, given, settings
 
 from contract_tests.example_client import AsyncText2ImageClient, Policy, Text2ImageClient
@@ -13,7 +16,7 @@ from contract_tests.strategies import server_flows
 FUZZ = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def sync_client(ctx: FlowContext) -> list[bytes]:
+def sync_client(ctx: FlowContext[httpx.Client]) -> list[bytes]:
     client = Text2ImageClient(
         ctx.base_url,
         ctx.api_key,
@@ -25,7 +28,7 @@ def sync_client(ctx: FlowContext) -> list[bytes]:
     return client.generate(ctx.request)
 
 
-async def async_client(ctx: FlowContext) -> list[bytes]:
+async def async_client(ctx: FlowContext[httpx.AsyncClient]) -> list[bytes]:
     client = AsyncText2ImageClient(
         ctx.base_url,
         ctx.api_key,
@@ -54,3 +57,11 @@ def test_a_plain_flow_end_to_end() -> None:
     run = check_client(flow, sync_client)
     assert run.images is not None and len(run.images) == 3
     assert [e["status"] for e in run.exchanges] == [202, 200, 200, 200, 200, 200, 200]
+
+
+def test_a_run_hands_the_client_the_httpx_client_of_its_kind() -> None:
+    http = get_type_hints(FlowContext)["http"]
+    assert http.__constraints__ == (httpx.Client, httpx.AsyncClient)
+    sync_ctx = get_args(get_type_hints(check_client)["generate"])[0][0]
+    async_ctx = get_args(get_type_hints(check_client_async)["generate"])[0][0]
+    assert (sync_ctx, async_ctx) == (FlowContext[httpx.Client], FlowContext[httpx.AsyncClient])
