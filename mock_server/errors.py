@@ -1,4 +1,5 @@
-"""ApiError, every refusal the API answers, and the JSON answers it and the API send."""
+"""The API's answers in JSON: ApiError (a refusal, sent as a FAILURE body), ``answer_for``
+(the one map from an exception to its answer) and the encoder and Response they use."""
 
 from __future__ import annotations
 

@@ -35,17 +35,18 @@ from mock_server.validation import InvalidRequest, validate
 GC_THRESHOLDS = (50_000, 50, 100)
 """The collector's thresholds while serving. Python's (700, 10, 10) run a young
 collection every few submits and a middle one every hundred or so, each a pause of
-milliseconds with thousands of jobs stored; these run them a seventieth as often. The
-submit p99 fell from 10-14 ms to 3.7-4.2 ms, req/s unchanged (bench/README.md, peers
-section); reference counting still frees all but cyclic garbage at once."""
+milliseconds with thousands of jobs stored; these run them a seventieth as often, so a
+collection's pause is rare on the submit path's tail and memory is no less freed:
+reference counting still frees all but cyclic garbage at once (the p99 and req/s
+measured both ways: bench/README.md, "What changed")."""
 
 
 def prepare_to_serve() -> None:
     """Build what the first request would (the compiled schema validator, the CLIP
     vocabulary), then freeze every object made so far out of the garbage collector's
-    reach. They live as long as the server, and a full collection then walks only what
-    requests made (mostly the stored jobs): about 27 ms less per full collection.
-    Collections then run at ``GC_THRESHOLDS``."""
+    reach. They live as long as the server, so a full collection walks only what requests
+    made (mostly the stored jobs), never the start-up objects. Collections then run at
+    ``GC_THRESHOLDS``."""
     with contextlib.suppress(InvalidRequest):
         validate(b'{"model_id": "sdxl", "prompt": "warm up", "ip_adapter_scale": "0.5"}')
     gc.collect()
