@@ -8,7 +8,6 @@ Every refusal is an ApiError; the app's exception handlers answer every exceptio
 from __future__ import annotations
 
 import logging
-import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,26 +21,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server import api, contract
 from mock_server.clock import Clock
-from mock_server.config import load_book
 from mock_server.contract import IMAGE_PATH, STATUS_PATH, SUBMIT_PATH
 from mock_server.errors import ApiError, answer_for
-from mock_server.generators import Generator, PlaceholderGenerator
+from mock_server.generators import Generator
 from mock_server.http import socket_faults
 from mock_server.http.admin import admin_routes
 from mock_server.http.cors import CorsMiddleware, cors_for
-from mock_server.http.journal import (
-    JOB_SCOPE_KEY,
-    SCENARIO_SCOPE_KEY,
-    Journal,
-    JournalMiddleware,
-    MemoryJournal,
-)
-from mock_server.images import ImageCache
-from mock_server.scenario_queue import MemoryQueue, ScenarioQueue
+from mock_server.http.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY, JournalMiddleware
 from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings
-from mock_server.state import MockState, mock_state
-from mock_server.stores import JobStore, MemoryStore, StoreUnavailable
+from mock_server.state import JobStore, MockState, StoreUnavailable, mock_state, open_state
 from mock_server.words import shorten
 
 log = logging.getLogger("ipmock")
@@ -159,43 +148,9 @@ def create_app(
     (a ``redis://`` URL), shared with every other worker using that Redis. ``generator``
     makes the images (default: the mock's labelled placeholders).
     """
-    settings = settings or Settings()
-    clock = clock or Clock()
-    queue: ScenarioQueue = MemoryQueue()
-    journal: Journal = MemoryJournal(settings.journal_size)
-    if settings.store != "memory":
-        from mock_server.redis_state import RedisState
-
-        shared = RedisState.open(
-            settings.store,
-            journal_size=settings.journal_size,
-            connections=settings.redis_connections,
-        )
-        store = store or shared.store
-        queue, journal = shared.queue, shared.journal
-        clock.shared = shared.clock_offset
-    images = ImageCache()
-    if settings.backend == "workers" and generator is None:
-        from mock_server.work_queue import QueuedGenerator, WorkQueue
-
-        generator = QueuedGenerator(WorkQueue(shared.store), PlaceholderGenerator(images))
-    generating = settings.backend != "mock"
-    state = MockState(
-        settings=settings,
-        book=book
-        or load_book(
-            settings.config, seed=settings.seed, chaos=settings.chaos, generating=generating
-        ),
-        store=store or MemoryStore(settings.max_jobs),
-        queue=queue,
-        clock=clock,
-        journal=journal,
-        seeds=random.Random(settings.seed),
-        images=images,
-        generator=generator or PlaceholderGenerator(images),
+    state = open_state(
+        settings or Settings(), store=store, clock=clock, book=book, generator=generator
     )
-    if settings.store != "memory":
-        state.closers.append(shared.aclose)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

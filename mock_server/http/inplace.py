@@ -41,9 +41,10 @@ from mock_server import api
 from mock_server.errors import ApiError, JsonAnswer
 from mock_server.http.app import HotRoutes
 from mock_server.http.cors import CorsMiddleware, cors_for
-from mock_server.http.journal import Exchange, JournalMiddleware, MemoryJournal
+from mock_server.http.journal import Exchange, JournalMiddleware
 from mock_server.http.socket_faults import CONNECTION_EXTENSION, quiet_drops
 from mock_server.state import MockState
+from mock_server.state.memory import MemoryJournal
 
 _InPlace = tuple[api.Operation, dict[str, str]]
 """A request being answered in place: its operation and its headers."""
