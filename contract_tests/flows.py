@@ -11,13 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-from mock_server.scenarios import (
-    REFUSALS,
-    REFUSING_FAULT_KINDS,
-    SLOW_FAULT_KINDS,
-    Fault,
-    Scenario,
-)
+from mock_server.faults import REFUSING_FAULT_KINDS, SLOW_FAULT_KINDS, Fault
+from mock_server.scenarios import REFUSALS, Scenario
 
 SUBMIT_REFUSALS = {kind: REFUSALS[kind] for kind in ("rate-limited", "busy")}
 """The refusals a submit may get before its job is made (REFUSING_FAULT_KINDS)."""

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from contract_tests.flows import Flow
 from mock_server import contract
-from mock_server.scenarios import FAULT_KINDS, REFUSING_FAULT_KINDS, SOCKET_FAULT_KINDS, Fault
+from mock_server.faults import FAULT_KINDS, REFUSING_FAULT_KINDS, SOCKET_FAULT_KINDS, Fault
 
 FLOW_FAULT_KINDS = tuple(k for k in FAULT_KINDS if k not in SOCKET_FAULT_KINDS and k != "dribble")
 """The fault kinds a flow draws on status requests and downloads. Flows play in process,

@@ -13,11 +13,11 @@ from mock_server.clock import Clock
 from mock_server.config import ConfigError
 from mock_server.errors import ApiError
 from mock_server.exceptions import IpmockError
-from mock_server.faults import ConnectionDropped
+from mock_server.faults import ConnectionDropped, Fault, FaultMix
 from mock_server.generators import GENERATE, Generator
 from mock_server.http.app import create_app
 from mock_server.images import RenderedImage
-from mock_server.scenarios import Fault, FaultMix, Refusal, Scenario, UnknownScenario
+from mock_server.scenarios import Refusal, Scenario, UnknownScenario
 from mock_server.settings import Secret, Settings
 from mock_server.state import StoreUnavailable
 from mock_server.validation import FieldError, GenerationRequest, InvalidRequest, validate

@@ -39,17 +39,11 @@ from starlette.types import Receive, Scope
 
 from mock_server.contract import IMAGE_PREFIX, STATUS_PREFIX, SUBMIT_PATH
 from mock_server.errors import ApiError, JsonAnswer, answer_for, encode_json
-from mock_server.faults import ConnectionDropped
+from mock_server.faults import REFUSING_FAULT_KINDS, ConnectionDropped
 from mock_server.http import socket_faults
 from mock_server.http.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY
 from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.scenarios import (
-    REFUSALS,
-    REFUSING_FAULT_KINDS,
-    TEST_KEY_PREFIX,
-    Scenario,
-    UnknownScenario,
-)
+from mock_server.scenarios import REFUSALS, TEST_KEY_PREFIX, Scenario, UnknownScenario
 from mock_server.settings import Secret
 from mock_server.state import MockState
 from mock_server.validation import InvalidRequest, documented_body, validate

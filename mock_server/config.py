@@ -15,12 +15,11 @@ from jsonschema import Draft202012Validator
 
 from mock_server import contract
 from mock_server.exceptions import IpmockError
+from mock_server.faults import CHAOS_FAULTS, FaultMix
 from mock_server.generators import GENERATE
 from mock_server.scenarios import (
     BUILT_IN,
-    CHAOS_FAULTS,
     CHAOS_WEIGHTS,
-    FaultMix,
     Match,
     Rule,
     Scenario,

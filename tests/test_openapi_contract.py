@@ -34,7 +34,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from mock_server import Clock, Scenario, Settings, create_app, faults
-from mock_server.scenarios import BUILT_IN, SCENARIO_HEADER, TEST_KEY_PREFIX, Fault, ScenarioBook
+from mock_server.faults import Fault
+from mock_server.scenarios import BUILT_IN, SCENARIO_HEADER, TEST_KEY_PREFIX, ScenarioBook
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "schema"

@@ -19,16 +19,11 @@ from mock_server.cli.checks import UsageError, check_redis, redacted
 from mock_server.clock import Clock
 from mock_server.config import ConfigError, load_book
 from mock_server.contract import STATUS_PATH, SUBMIT_PATH
+from mock_server.faults import FAULT_KINDS, SLOW_FAULT_KINDS
 from mock_server.generators import GENERATE, Generator
 from mock_server.http import uvicorn_check
 from mock_server.http.socket_faults import quiet_drops
-from mock_server.scenarios import (
-    BUILT_IN,
-    FAULT_KINDS,
-    SLOW_FAULT_KINDS,
-    TEST_KEY_PREFIX,
-    ScenarioBook,
-)
+from mock_server.scenarios import BUILT_IN, TEST_KEY_PREFIX, ScenarioBook
 from mock_server.settings import Settings
 from mock_server.validation import InvalidRequest, validate
 

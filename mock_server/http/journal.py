@@ -15,8 +15,7 @@ from typing import Any, NamedTuple
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
-from mock_server.faults import FAULT_SCOPE_KEY, ConnectionDropped
-from mock_server.scenarios import SOCKET_FAULT_KINDS
+from mock_server.faults import FAULT_SCOPE_KEY, SOCKET_FAULT_KINDS, ConnectionDropped
 from mock_server.state import Journal, StoreUnavailable
 
 log = logging.getLogger("ipmock")

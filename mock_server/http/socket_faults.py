@@ -19,8 +19,14 @@ from starlette.types import Message, Receive, Scope, Send
 from mock_server.clock import Clock
 from mock_server.contract import PNG_SIGNATURE
 from mock_server.errors import ApiError
-from mock_server.faults import FAULT_SCOPE_KEY, ConnectionDropped
-from mock_server.scenarios import REFUSALS, SOCKET_FAULT_KINDS, Fault, FaultKind
+from mock_server.faults import (
+    FAULT_SCOPE_KEY,
+    SOCKET_FAULT_KINDS,
+    ConnectionDropped,
+    Fault,
+    FaultKind,
+)
+from mock_server.scenarios import REFUSALS
 
 CONNECTION_EXTENSION = "ipmock.connection"
 """The ASGI scope extension (``scope["extensions"][...]["transport"]``) that carries the

@@ -19,7 +19,7 @@ from contract_tests.properties import (
     exchange_lines,
 )
 from contract_tests.strategies import server_flows
-from mock_server.scenarios import Fault
+from mock_server.faults import Fault
 
 
 def _client(ctx: FlowContext, deadline: float) -> Text2ImageClient:

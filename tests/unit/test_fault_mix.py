@@ -12,17 +12,9 @@ from pathlib import Path
 import pytest
 
 from mock_server.config import ConfigError, load_book, scenario_from_json
+from mock_server.faults import FAULT_KINDS, FAULT_STEPS, SOCKET_FAULT_KINDS, Fault, FaultMix
+from mock_server.scenarios import CHAOS_WEIGHTS, Scenario, ScenarioBook
 from mock_server.state import MemoryQueue
-from mock_server.scenarios import (
-    CHAOS_WEIGHTS,
-    FAULT_KINDS,
-    FAULT_STEPS,
-    SOCKET_FAULT_KINDS,
-    Fault,
-    FaultMix,
-    Scenario,
-    ScenarioBook,
-)
 
 STUCK = Scenario("stuck", pending_polls=None)
 
