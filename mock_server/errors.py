@@ -41,7 +41,11 @@ def encode_json(body: Any) -> bytes:
 
 class JsonAnswer(Response):
     """A JSON answer whose bytes are ready: the status, headers and body Starlette's
-    Response would send, without building them through its header machinery."""
+    Response would send, without building them through its header machinery.
+
+    The in-place protocol (``mock_server.http.inplace``) writes an answer of exactly this
+    type straight to the socket; any other Response (a fault's: late, streamed, or no
+    HTTP at all) it hands to uvicorn's request cycle."""
 
     media_type = "application/json"
 
