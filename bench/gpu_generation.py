@@ -74,10 +74,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _request(args: argparse.Namespace, samples: int, adapters: list[str]) -> Any:
     body: dict[str, Any] = {
-        "model_id": "sdxl", "prompt": PROMPT, "negative_prompt": NEGATIVE,
-        "width": args.width, "height": args.height, "num_inference_steps": args.steps,
-        "guidance_scale": 7.5, "samples": samples, "seed": SEED,
-    }  # fmt: skip
+        "model_id": "sdxl",
+        "prompt": PROMPT,
+        "negative_prompt": NEGATIVE,
+        "width": args.width,
+        "height": args.height,
+        "num_inference_steps": args.steps,
+        "guidance_scale": 7.5,
+        "samples": samples,
+        "seed": SEED,
+    }
     if adapters:
         body |= {
             "ip_adapter": adapters,
@@ -151,12 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     pixels: dict[tuple[str, int], np.ndarray] = {}
     device_name = torch.cuda.get_device_name() if cuda else platform.processor() or "cpu"
     meta = {
-        "width": args.width, "height": args.height, "steps": args.steps,
-        "size": args.size, "device": args.device, "device_name": device_name,
-        "dtype": str(dtype), "repeat": args.repeat, "warmup": args.warmup,
-        "load_s": loaded, "torch": torch.__version__, "diffusers": diffusers.__version__,
+        "width": args.width,
+        "height": args.height,
+        "steps": args.steps,
+        "size": args.size,
+        "device": args.device,
+        "device_name": device_name,
+        "dtype": str(dtype),
+        "repeat": args.repeat,
+        "warmup": args.warmup,
+        "load_s": loaded,
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
         "deterministic": cuda and not args.nondeterministic,
-    }  # fmt: skip
+    }
     rows: list[dict[str, Any]] = []
 
     def write(complete: bool) -> None:
@@ -192,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             plain.set_ip_adapter_scale(SCALE)
         for samples in args.samples:
             call: dict[str, Any] = {
-                "prompt": PROMPT, "negative_prompt": NEGATIVE,
-                "num_inference_steps": args.steps, "guidance_scale": 7.5,
-                "width": args.width, "height": args.height, "num_images_per_prompt": samples,
-            }  # fmt: skip
+                "prompt": PROMPT,
+                "negative_prompt": NEGATIVE,
+                "num_inference_steps": args.steps,
+                "guidance_scale": 7.5,
+                "width": args.width,
+                "height": args.height,
+                "num_images_per_prompt": samples,
+            }
             if name:
                 call["ip_adapter_image"] = face
 

@@ -97,20 +97,45 @@ def baseline_command(port: int) -> list[str]:
     # HTTP implementation (uvloop and httptools when installed), no access log, no
     # Server header.
     return [
-        sys.executable, "-m", "uvicorn", "--app-dir", str(BENCH), "baseline_app:app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        "--no-access-log", "--no-server-header",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(BENCH),
+        "baseline_app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--no-server-header",
+    ]
 
 
 def run_wrk(
     url: str, method: str, key: str, body: Path | None, args: argparse.Namespace, duration: int
 ) -> WrkResult:
     command = [
-        "wrk", "--latency", "-t", str(args.threads), "-c", str(args.connections),
-        "-d", f"{duration}s", "--timeout", "10s", "-s", str(BENCH / "request.lua"),
-        url, "--", method, key, *([str(body)] if body else []),
-    ]  # fmt: skip
+        "wrk",
+        "--latency",
+        "-t",
+        str(args.threads),
+        "-c",
+        str(args.connections),
+        "-d",
+        f"{duration}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "request.lua"),
+        url,
+        "--",
+        method,
+        key,
+        *([str(body)] if body else []),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
@@ -183,8 +208,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def print_report(info: dict[str, Any], params: dict[str, Any], rows: list[Row],
-                 images: dict[str, float] | None) -> None:  # fmt: skip
+def print_report(
+    info: dict[str, Any], params: dict[str, Any], rows: list[Row], images: dict[str, float] | None
+) -> None:
     print(f"\nmachine: nproc={info['nproc']}  {info['cpu']}  Python {info['python']}")
     print(f"         {info['platform']}  {info['wrk']}")
     print("params:  " + "  ".join(f"{k}={v}" for k, v in params.items()))

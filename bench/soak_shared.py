@@ -74,10 +74,24 @@ class RedisProcess:
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(folder),
-             "--appendonly", "yes", "--save", "", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(folder),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=5)
         deadline = time.monotonic() + 10
         while True:
@@ -132,9 +146,20 @@ class WorkerFleet:
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
         log = (self.log_folder / f"worker-{index}.log").open("ab")
-        command = [sys.executable, "-m", "mock_server.cli", "worker", "--store", self.store,
-                   "--lease", f"{self.lease:g}", "--name", f"soak-worker-{index}",
-                   "--log-level", "warning"]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "mock_server.cli",
+            "worker",
+            "--store",
+            self.store,
+            "--lease",
+            f"{self.lease:g}",
+            "--name",
+            f"soak-worker-{index}",
+            "--log-level",
+            "warning",
+        ]
         with log:
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
@@ -273,8 +298,9 @@ def _watcher(
 def format_shared_report(report: SharedReport) -> str:
     figures, lines = report.soak.figures, [format_report(report.soak)]
     lines[0] = lines[0].rsplit("\nsoak: ", 1)[0]
-    lines.append(f"\nmode {report.options.mode}; FDs once warm {figures.fds_warm}, bound "
-                 f"{figures.fds_bound}")  # fmt: skip
+    lines.append(
+        f"\nmode {report.options.mode}; FDs once warm {figures.fds_warm}, bound {figures.fds_bound}"
+    )
     lines.append("  per server process: pid  RSS MB start -> end  FDs start -> end")
     for pid, each in figures.by_process.items():
         lines.append(
@@ -292,23 +318,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     defaults, soak = SharedOptions(), SoakOptions()
     parser.add_argument("mode", choices=MODES)
-    parser.add_argument("--duration", type=float, default=soak.duration,
-                        help="seconds of load (600)")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=soak.concurrency,
-                        help="concurrent clients, 1 to 256 (32)")  # fmt: skip
+    parser.add_argument(
+        "--duration", type=float, default=soak.duration, help="seconds of load (600)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=soak.concurrency,
+        help="concurrent clients, 1 to 256 (32)",
+    )
     parser.add_argument("--seed", type=int, default=soak.seed, help="chaos and load seed (7)")
-    parser.add_argument("--server-workers", type=int, default=defaults.server_workers,
-                        help="--workers of ipmock serve in the redis mode (2)")  # fmt: skip
-    parser.add_argument("--gpu-workers", type=int, default=defaults.gpu_workers,
-                        help="ipmock worker processes in the workers mode (2)")  # fmt: skip
-    parser.add_argument("--kill-every", type=float, default=defaults.kill_every,
-                        help="seconds between SIGKILLs of a worker (60)")  # fmt: skip
-    parser.add_argument("--warmup-jobs", type=int, default=soak.warmup_jobs,
-                        help="jobs made before the load is measured (10000)")  # fmt: skip
-    parser.add_argument("--warmup-image-mb", type=float, default=soak.warmup_image_bytes / MB,
-                        help="MB of images downloaded per server process first (64)")  # fmt: skip
-    parser.add_argument("--warmup-timeout", type=float, default=soak.warmup_timeout,
-                        help="seconds the warm-up may take at most (600)")  # fmt: skip
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=defaults.server_workers,
+        help="--workers of ipmock serve in the redis mode (2)",
+    )
+    parser.add_argument(
+        "--gpu-workers",
+        type=int,
+        default=defaults.gpu_workers,
+        help="ipmock worker processes in the workers mode (2)",
+    )
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=defaults.kill_every,
+        help="seconds between SIGKILLs of a worker (60)",
+    )
+    parser.add_argument(
+        "--warmup-jobs",
+        type=int,
+        default=soak.warmup_jobs,
+        help="jobs made before the load is measured (10000)",
+    )
+    parser.add_argument(
+        "--warmup-image-mb",
+        type=float,
+        default=soak.warmup_image_bytes / MB,
+        help="MB of images downloaded per server process first (64)",
+    )
+    parser.add_argument(
+        "--warmup-timeout",
+        type=float,
+        default=soak.warmup_timeout,
+        help="seconds the warm-up may take at most (600)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     args = parser.parse_args(argv)
     if not 1 <= args.concurrency <= 256:

@@ -44,14 +44,29 @@ def running_server(
     whole at the end (worker processes included), and out of reach of a terminal's
     Ctrl-C: a benchmark measures that group's CPU time and stops it itself.
     """
-    command = [sys.executable, "-m", "mock_server.cli", "serve", "--host", "127.0.0.1",
-               "--port", "0", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mock_server.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        *args,
+    ]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**(os.environ if base_env is None else base_env), "PYTHONUNBUFFERED": "1",
-             **(env or {})},
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={
+            **(os.environ if base_env is None else base_env),
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        },
         start_new_session=new_session,
-    )  # fmt: skip
+    )
     lines: list[str] = [] if output is None else output
     found: list[str] = []
     ready = threading.Event()

@@ -75,15 +75,24 @@ class _Session:
         response = self.http.request(method, target, headers=headers, **kwargs)
         if key is not None and key == self.api_key and response.status_code == 401:
             self.refused = self.refused or response.status_code
-        is_json = response.headers.get("content-type", "").startswith("application/json")
-        self.exchanges.append({
-            "check": self.check, "method": method, "url": target,
-            "api_key": None if key is None else ("<yours>" if key == self.api_key else "<other>"),
-            "body": kwargs.get("json"), "status": response.status_code,
-            "retry_after": response.headers.get("retry-after"),
-            "response": response.json() if is_json and response.content else
-            f"<{response.headers.get('content-type', '?')}, {len(response.content)} bytes>",
-        })  # fmt: skip
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("application/json") and response.content:
+            shown: Any = response.json()
+        else:
+            shown = f"<{content_type or '?'}, {len(response.content)} bytes>"
+        whose = None if key is None else ("<yours>" if key == self.api_key else "<other>")
+        self.exchanges.append(
+            {
+                "check": self.check,
+                "method": method,
+                "url": target,
+                "api_key": whose,
+                "body": kwargs.get("json"),
+                "status": response.status_code,
+                "retry_after": response.headers.get("retry-after"),
+                "response": shown,
+            }
+        )
         return response
 
     def expect(self, response: httpx.Response, definition: str, where: str) -> dict[str, Any]:
@@ -301,9 +310,13 @@ def run_schemathesis(
             flush=True,
         )
         code, _, _ = schemathesis_run(
-            base_url, api_key, max_examples=max_examples, seed=again, options=options,
+            base_url,
+            api_key,
+            max_examples=max_examples,
+            seed=again,
+            options=options,
             shown=shown,
-        )  # fmt: skip
+        )
     return code
 
 
@@ -333,11 +346,24 @@ def schemathesis_run(
         config = Path(scratch) / "schemathesis.toml"
         config.write_text("[cache]\nenabled = false\n")
         command = [
-            *SCHEMATHESIS, "--config-file", str(config), "run", str(document), "--url", base_url,
-            "-H", f"API-Key: {api_key}", "--checks", checks, "--max-examples", str(max_examples),
-            "--output-sanitize", "true", *options,
+            *SCHEMATHESIS,
+            "--config-file",
+            str(config),
+            "run",
+            str(document),
+            "--url",
+            base_url,
+            "-H",
+            f"API-Key: {api_key}",
+            "--checks",
+            checks,
+            "--max-examples",
+            str(max_examples),
+            "--output-sanitize",
+            "true",
+            *options,
             *(["--seed", str(seed)] if seed is not None else []),
-        ]  # fmt: skip
+        ]
         header = f"API-Key: {api_key}"
         hidden = ["API-Key: <api_key>" if part == header else part for part in command]
         if echo:
@@ -435,12 +461,18 @@ def _record(session: _Session, directory: Path) -> None:
     outcome = "failure" if final.get("status") == "FAILURE" else "success"
     lines = [
         "# Made by `ipmock verify --record`: the mock replays the recorded generation.",
-        "[[scenarios]]", 'name = "recorded"', f"pending_polls = {pending}",
+        "[[scenarios]]",
+        'name = "recorded"',
+        f"pending_polls = {pending}",
         f'outcome = "{outcome}"',
         *([f"error = {json.dumps(final['error'])}"] if final.get("error") else []),
-        "", "[[rules]]", 'scenario = "recorded"', "[rules.match]",
-        f"prompt = {json.dumps(FLOW_REQUEST['prompt'])}", "",
-    ]  # fmt: skip
+        "",
+        "[[rules]]",
+        'scenario = "recorded"',
+        "[rules.match]",
+        f"prompt = {json.dumps(FLOW_REQUEST['prompt'])}",
+        "",
+    ]
     (directory / "ipmock.toml").write_text("\n".join(lines))
 
 
@@ -498,9 +530,13 @@ def verify(
             print("\nschemathesis over the contract (all checks, positive and negative, stateful):")
             sys.stdout.flush()
             fuzz_code = run_schemathesis(
-                base_url, api_key, max_examples=max_examples, seed=seed, junit=theirs,
+                base_url,
+                api_key,
+                max_examples=max_examples,
+                seed=seed,
+                junit=theirs,
                 junit_shown=junit_shown,
-            )  # fmt: skip
+            )
         if junit_xml is not None:
             write_junit(junit_xml, "ipmock verify: flow", results, then=theirs)
             parts = "the flow checks and schemathesis" if fuzz else "the flow checks"

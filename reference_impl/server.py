@@ -187,9 +187,13 @@ class DiffusersGenerator:
         pngs = await asyncio.to_thread(self._generate, pipeline, request, images)
         log.info(
             "job %s: %d image(s) of %dx%d, %d steps, in %.2f s",
-            job.id, request.samples, request.width, request.height,
-            request.num_inference_steps, time.perf_counter() - started,
-        )  # fmt: skip
+            job.id,
+            request.samples,
+            request.width,
+            request.height,
+            request.num_inference_steps,
+            time.perf_counter() - started,
+        )
         return pngs
 
     async def _run(self, work: _Work) -> None:

@@ -267,11 +267,26 @@ def download(pins: list[str], python_version: str, target: Path) -> list[Path]:
         old.unlink()
     platforms = [arg for platform in PLATFORMS for arg in ("--platform", platform)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--only-binary=:all:", "--python-version", python_version,
-         "--implementation", "cp", *platforms, "-d", str(target), *pins],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--implementation",
+            "cp",
+            *platforms,
+            "-d",
+            str(target),
+            *pins,
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return sorted(target.glob("*.whl"))
 
 
@@ -315,10 +330,18 @@ def _venv_python(folder: Path) -> Path:
 def _extras_in_venv(folder: Path) -> list[str]:
     """Distributions in the venv that the machine's table does not name."""
     listing = subprocess.run(
-        [str(_venv_python(folder)), "-m", "pip", "list", "--format=json",
-         "--disable-pip-version-check"],
-        check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        [
+            str(_venv_python(folder)),
+            "-m",
+            "pip",
+            "list",
+            "--format=json",
+            "--disable-pip-version-check",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     names = {canonicalize_name(d["name"]) for d in json.loads(listing)}
     return sorted(names - OFFLINE_MACHINE_HAS)
 
@@ -332,8 +355,14 @@ def build_rehearsal(folder: Path) -> None:
         (folder / "venv.json").unlink(missing_ok=True)
         shutil.rmtree(folder / "venv", ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
-        pip = [str(_venv_python(folder)), "-m", "pip", "install", "--quiet",
-               "--disable-pip-version-check"]  # fmt: skip
+        pip = [
+            str(_venv_python(folder)),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ]
         # torch first, alone: the CPU build on disk, so that nothing fetches a CUDA one.
         subprocess.run([*pip, REHEARSAL_TORCH], check=True)
         subprocess.run([*pip, *rehearsal_requirements()], check=True)

@@ -24,5 +24,6 @@ python3 -m venv .venv
 .venv/bin/python -m pip download --quiet --disable-pip-version-check --dest .venv/wheelhouse .
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 .venv/bin/pytest "$@"

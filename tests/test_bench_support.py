@@ -52,8 +52,9 @@ def test_the_bench_body_is_the_docs_example_with_a_short_image_url() -> None:
 def test_running_server_in_a_session_of_its_own_from_a_given_environment() -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("IPMOCK_")}
     lines: list[str] = []
-    with running_server(base_env={**environ, "IPMOCK_STRICT": "1"}, new_session=True,
-                        output=lines) as url:  # fmt: skip
+    with running_server(
+        base_env={**environ, "IPMOCK_STRICT": "1"}, new_session=True, output=lines
+    ) as url:
         pid = procfs.listening_pid(url)
         assert pid is not None
         assert os.getpgid(pid) == pid != os.getpgid(0)  # its own group, led by the server

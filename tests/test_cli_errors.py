@@ -285,19 +285,34 @@ def test_conformance_refuses_missing_model_folders_up_front(
 @pytest.mark.parametrize(
     ("argv", "needles"),
     [
-        (["serve"], ["--max-body-bytes N largest request body in bytes", "(default 8388608",
-                     "--seed N seed", "(default: random)", "(default info)",
-                     "--host HOST address to bind (default 127.0.0.1"]),
+        (
+            ["serve"],
+            [
+                "--max-body-bytes N largest request body in bytes",
+                "(default 8388608",
+                "--seed N seed",
+                "(default: random)",
+                "(default info)",
+                "--host HOST address to bind (default 127.0.0.1",
+            ],
+        ),
         (["verify"], ["--poll-interval SECONDS seconds between status polls", "(default 2)"]),
-        (["conformance"], ["--width N the requests' width: an integer from 64 to 2048",
-                           "(default 1024, or 128 with tiny random weights)",
-                           "to 100 (default 20, or 4 with tiny random weights)",
-                           "phase (default 30)",
-                           "(default: full where CUDA is available, else tiny)"]),
-        (["worker"], ["--log-level {critical,error,warning,info,debug} (default info)",
-                      "IPMOCK_STORE"]),
+        (
+            ["conformance"],
+            [
+                "--width N the requests' width: an integer from 64 to 2048",
+                "(default 1024, or 128 with tiny random weights)",
+                "to 100 (default 20, or 4 with tiny random weights)",
+                "phase (default 30)",
+                "(default: full where CUDA is available, else tiny)",
+            ],
+        ),
+        (
+            ["worker"],
+            ["--log-level {critical,error,warning,info,debug} (default info)", "IPMOCK_STORE"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_help_says_what_each_option_takes_and_its_default(
     capsys: pytest.CaptureFixture[str], argv: list[str], needles: list[str]
 ) -> None:

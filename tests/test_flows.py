@@ -463,11 +463,19 @@ async def test_a_body_cut_short_is_a_quiet_400(
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": SUBMIT, "raw_path": SUBMIT.encode(), "query_string": b"",
-        "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": SUBMIT,
+        "raw_path": SUBMIT.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
         "headers": [(b"api-key", b"k"), (b"content-length", b"1000")],
-    }  # fmt: skip
+    }
     async with make_client() as client:
         await client._transport.app(scope, receive, send)  # type: ignore[attr-defined]
     assert sent[0]["status"] == 400

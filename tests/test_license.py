@@ -19,10 +19,21 @@ def test_the_license_file_is_mit_by_the_ipmock_authors() -> None:
 
 def test_the_wheel_says_mit_and_carries_the_license(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(REPO)],
-        check=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = tmp_path.glob("ipmock-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()

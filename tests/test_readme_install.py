@@ -63,24 +63,41 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     def pip(*args: str) -> None:
         subprocess.run(
             [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
-            check=True, env=env, timeout=300, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            env=env,
+            timeout=300,
+            capture_output=True,
+        )
 
     pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"), str(REPO))
     (wheel,) = (root / "dist").glob("ipmock-*.whl")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")],
-                   check=True, timeout=120)  # fmt: skip
-    pip("--python", str(root / "venv/bin/python"), "install", "-q", "--no-index",
-        "--no-cache-dir", "--find-links", str(WHEELHOUSE), str(wheel))  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True, timeout=120
+    )
+    pip(
+        "--python",
+        str(root / "venv/bin/python"),
+        "install",
+        "-q",
+        "--no-index",
+        "--no-cache-dir",
+        "--find-links",
+        str(WHEELHOUSE),
+        str(wheel),
+    )
     return root / "venv"
 
 
 def run(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """A command as a user runs it: the venv not activated, so not on PATH."""
     return subprocess.run(
-        argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={"PATH": "/usr/bin:/bin", "HOME": str(cwd)},
-    )  # fmt: skip
+    )
 
 
 def test_pytest_runs_with_the_plugin_fixtures_and_flows(venv: Path, tmp_path: Path) -> None:
@@ -94,8 +111,9 @@ def test_documented_commands_run(venv: Path, tmp_path: Path) -> None:
     helped = run(str(venv / "bin/ipmock"), "verify", "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert "usage: ipmock verify" in helped.stdout
-    client = run(str(venv / "bin/python"), str(REPO / "examples/python_client.py"),
-                 "--help", cwd=tmp_path)  # fmt: skip
+    client = run(
+        str(venv / "bin/python"), str(REPO / "examples/python_client.py"), "--help", cwd=tmp_path
+    )
     assert client.returncode == 0, client.stderr
     assert "--base-url" in client.stdout
 
@@ -103,9 +121,12 @@ def test_documented_commands_run(venv: Path, tmp_path: Path) -> None:
 def test_verify_with_schemathesis_from_the_venv(venv: Path, tmp_path: Path) -> None:
     server = subprocess.Popen(
         [str(venv / "bin/ipmock"), "serve", "--port", "0", "--api-key", "sk-verify"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    )
     try:
         assert server.stdout is not None
         url = ""
@@ -114,9 +135,22 @@ def test_verify_with_schemathesis_from_the_venv(venv: Path, tmp_path: Path) -> N
                 url = line.split(" at ", 1)[1].split()[0]
                 break
         assert url, "ipmock serve did not start"
-        done = run(str(venv / "bin/ipmock"), "verify", "--base-url", url,
-                   "--api-key", "sk-verify", "--max-examples", "1", "--seed", "1",
-                   "--poll-interval", "0.05", cwd=tmp_path, timeout=300)  # fmt: skip
+        done = run(
+            str(venv / "bin/ipmock"),
+            "verify",
+            "--base-url",
+            url,
+            "--api-key",
+            "sk-verify",
+            "--max-examples",
+            "1",
+            "--seed",
+            "1",
+            "--poll-interval",
+            "0.05",
+            cwd=tmp_path,
+            timeout=300,
+        )
     finally:
         server.terminate()
         server.wait(10)

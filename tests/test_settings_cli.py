@@ -82,10 +82,18 @@ def test_settings_travel_to_worker_processes_through_the_environment(tmp_path: P
     config = tmp_path / "x.toml"
     config.touch()
     settings = Settings(
-        api_keys=(Secret("a"), Secret("b")), admin_token=Secret("t"), config=config,
-        chaos=True, seed=3, store="redis://h:1/0", workers=2, backend="workers",
-        accept_model_uuid=False, public_url="https://cdn.test/m", job_ttl=1.5,
-    )  # fmt: skip
+        api_keys=(Secret("a"), Secret("b")),
+        admin_token=Secret("t"),
+        config=config,
+        chaos=True,
+        seed=3,
+        store="redis://h:1/0",
+        workers=2,
+        backend="workers",
+        accept_model_uuid=False,
+        public_url="https://cdn.test/m",
+        job_ttl=1.5,
+    )
     environ = settings.to_environ()
     assert (environ["IPMOCK_API_KEY"], environ["IPMOCK_REFUSE_MODEL_UUID"]) == ("a,b", "1")
     assert Settings.from_environ(environ) == settings

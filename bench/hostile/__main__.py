@@ -61,8 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="raw connections at once")
     parser.add_argument("--schemathesis-share", type=float, default=0.3)
     parser.add_argument("--api-key", default="hostile-fuzz")
-    parser.add_argument("--server-arg", action="append", default=[],
-                        help="an argument for ipmock serve (repeat)")  # fmt: skip
+    parser.add_argument(
+        "--server-arg", action="append", default=[], help="an argument for ipmock serve (repeat)"
+    )
     return parser.parse_args(argv)
 
 
@@ -72,13 +73,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with contextlib.redirect_stdout(log), running_server(*args.server_arg, echo=True) as url:
         pid = listening_pid(url)
-        print(f"ipmock serve at {url} (pid {pid}); {args.count} hostile requests, "
-              f"seed {args.seed}", flush=True)  # fmt: skip
+        print(
+            f"ipmock serve at {url} (pid {pid}); {args.count} hostile requests, seed {args.seed}",
+            flush=True,
+        )
         report = run_hostile(
-            url, count=args.count, seed=args.seed, api_key=args.api_key, pid=pid,
-            timeout=args.timeout, schemathesis_share=args.schemathesis_share,
+            url,
+            count=args.count,
+            seed=args.seed,
+            api_key=args.api_key,
+            pid=pid,
+            timeout=args.timeout,
+            schemathesis_share=args.schemathesis_share,
             concurrency=args.concurrency,
-        )  # fmt: skip
+        )
     print(report.text())
     print(f"  server log: {log.tracebacks} traceback(s)")
     for line, n in log.errors.most_common(10):

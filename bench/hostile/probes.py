@@ -30,14 +30,30 @@ _NOISE = b'{}[]",:\\ \t\r\n0123456789.eE+-truefalsenull\x00\xff\x7f'
 
 def _bad_json(rng: random.Random, ctx: Context) -> Probe:
     fixed = [
-        b"{prompt: 'a cat'}", b"{'prompt': 'a cat'}", b'{"prompt": "a cat",}',
-        b'{"prompt" "a cat"}', b'{"prompt": "a cat"}}', b"{]", b"[1, 2", b"nul", b"tru",
-        b'"unterminated', b'{"prompt": "a"}{"samples": 2}', b"// comment\n{}",
-        b'{"prompt": "a\\q"}', b'{"prompt": "\\u12"}', b'{"prompt": "a\x01b"}',
-        b'{"samples": 01, "prompt": "a"}', b'{"samples": 0x10, "prompt": "a"}',
-        b"<xml><prompt>a cat</prompt></xml>", b"\x00" * 64, b"{" + b'"a":1,' * 2000 + b"}",
-        b'{"prompt": "a cat" /* c */}', b"\xef\xbb\xbf\xef\xbb\xbf{}", b"=" * 100,
-    ]  # fmt: skip
+        b"{prompt: 'a cat'}",
+        b"{'prompt': 'a cat'}",
+        b'{"prompt": "a cat",}',
+        b'{"prompt" "a cat"}',
+        b'{"prompt": "a cat"}}',
+        b"{]",
+        b"[1, 2",
+        b"nul",
+        b"tru",
+        b'"unterminated',
+        b'{"prompt": "a"}{"samples": 2}',
+        b"// comment\n{}",
+        b'{"prompt": "a\\q"}',
+        b'{"prompt": "\\u12"}',
+        b'{"prompt": "a\x01b"}',
+        b'{"samples": 01, "prompt": "a"}',
+        b'{"samples": 0x10, "prompt": "a"}',
+        b"<xml><prompt>a cat</prompt></xml>",
+        b"\x00" * 64,
+        b"{" + b'"a":1,' * 2000 + b"}",
+        b'{"prompt": "a cat" /* c */}',
+        b"\xef\xbb\xbf\xef\xbb\xbf{}",
+        b"=" * 100,
+    ]
     choice = rng.randrange(3)
     if choice == 0:
         body = rng.choice(fixed)
@@ -64,9 +80,18 @@ def _truncated_json(rng: random.Random, ctx: Context) -> Probe:
 
 
 _BAD_UTF8 = [
-    b"\xff", b"\xfe", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80",
-    b"\xf4\x90\x80\x80", b"\x80", b"\xe2\x82", b"\xc3\x28", b"\xe9",
-]  # fmt: skip
+    b"\xff",
+    b"\xfe",
+    b"\xc3",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xf4\x90\x80\x80",
+    b"\x80",
+    b"\xe2\x82",
+    b"\xc3\x28",
+    b"\xe9",
+]
 
 
 def _bad_utf8(rng: random.Random, ctx: Context) -> Probe:
@@ -92,14 +117,35 @@ def _bad_utf8(rng: random.Random, ctx: Context) -> Probe:
 
 
 _HUGE_NUMBERS = [
-    "1e400", "-1e400", "1e-400", "1" + "0" * 5000, "-" + "9" * 5000, "9" * 100_000,
-    "1.5e99999999999", "0." + "0" * 5000 + "1", "1" * 4300, "1" * 4301, "2e308",
-    "123456789012345678901234567890", "-0", "1e308", "1E+9999", "5e-324",
-]  # fmt: skip
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "1" + "0" * 5000,
+    "-" + "9" * 5000,
+    "9" * 100_000,
+    "1.5e99999999999",
+    "0." + "0" * 5000 + "1",
+    "1" * 4300,
+    "1" * 4301,
+    "2e308",
+    "123456789012345678901234567890",
+    "-0",
+    "1e308",
+    "1E+9999",
+    "5e-324",
+]
 _NUMBER_FIELDS = [
-    "samples", "seed", "width", "height", "guidance_scale", "strength", "num_inference_steps",
-    "ip_adapter_scale", "x_unknown", "lora_weights",
-]  # fmt: skip
+    "samples",
+    "seed",
+    "width",
+    "height",
+    "guidance_scale",
+    "strength",
+    "num_inference_steps",
+    "ip_adapter_scale",
+    "x_unknown",
+    "lora_weights",
+]
 
 
 def _with_literal(field_name: str, literal: str, *, in_list: bool = False) -> bytes:
@@ -186,11 +232,21 @@ def _nan_infinity(rng: random.Random, ctx: Context) -> Probe:
 
 def _content_types(rng: random.Random, ctx: Context) -> Probe:
     types: list[bytes | None] = [
-        None, b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=xyz",
-        b"multipart/form-data", b"text/plain", b"text/plain; charset=utf-16",
-        b"application/json; charset=latin-1", b"application/json; charset=nonsense",
-        b"application/json" * 100, b"", b"*/*", b"image/png", b";;;==;", b"\xe9t\xe9/json",
-    ]  # fmt: skip
+        None,
+        b"application/x-www-form-urlencoded",
+        b"multipart/form-data; boundary=xyz",
+        b"multipart/form-data",
+        b"text/plain",
+        b"text/plain; charset=utf-16",
+        b"application/json; charset=latin-1",
+        b"application/json; charset=nonsense",
+        b"application/json" * 100,
+        b"",
+        b"*/*",
+        b"image/png",
+        b";;;==;",
+        b"\xe9t\xe9/json",
+    ]
     content_type = rng.choice(types)
     choice = rng.randrange(3)
     if choice == 0:
@@ -221,8 +277,18 @@ def _framed(base: Probe, extra: Headers, body: bytes, **owed: Any) -> Probe:
     return replace(base, headers=base.headers + extra, body=body, **owed)
 
 
-_BAD_LENGTHS = [b"abc", b"-1", b"1e3", b"+5", b"0x10", b"5, 6", b"", b" " * 10,
-                b"99999999999999999999999999", b"\xff"]  # fmt: skip
+_BAD_LENGTHS = [
+    b"abc",
+    b"-1",
+    b"1e3",
+    b"+5",
+    b"0x10",
+    b"5, 6",
+    b"",
+    b" " * 10,
+    b"99999999999999999999999999",
+    b"\xff",
+]
 
 
 def _content_length_lies(rng: random.Random, ctx: Context) -> Probe:
@@ -234,14 +300,17 @@ def _content_length_lies(rng: random.Random, ctx: Context) -> Probe:
         return _framed(base, ((b"Content-Length", declared),), body, shut=True)
     if choice == 1:  # longer, then shut our side: no answer is owed
         declared = str(len(body) + rng.choice([1, 100, 10_000, 1_000_000])).encode()
-        return _framed(base, ((b"Content-Length", declared),), body,
-                       answers=0, must_answer=False, shut=True)  # fmt: skip
+        return _framed(
+            base, ((b"Content-Length", declared),), body, answers=0, must_answer=False, shut=True
+        )
     if choice == 2:  # not a number: invalid framing
         length = ((b"Content-Length", rng.choice(_BAD_LENGTHS)),)
         return _framed(base, length, body, must_answer=False, shut=True)
     # two Content-Length headers that disagree: invalid framing
-    lengths = ((b"Content-Length", str(len(body)).encode()),
-               (b"Content-Length", str(len(body) // 2).encode()))  # fmt: skip
+    lengths = (
+        (b"Content-Length", str(len(body)).encode()),
+        (b"Content-Length", str(len(body) // 2).encode()),
+    )
     return _framed(base, lengths, body, must_answer=False, shut=True)
 
 
@@ -275,8 +344,9 @@ def _chunked(rng: random.Random, ctx: Context) -> Probe:
         (b"%x\r\n" % len(data) + data, te, True, False),
     ]
     body, extra, valid, complete = rng.choice(variants)
-    return _framed(base, extra, body, answers=1 if complete else 0,
-                   must_answer=valid and complete, shut=True)  # fmt: skip
+    return _framed(
+        base, extra, body, answers=1 if complete else 0, must_answer=valid and complete, shut=True
+    )
 
 
 def _oversize(rng: random.Random, ctx: Context) -> Probe:
@@ -289,8 +359,14 @@ def _oversize(rng: random.Random, ctx: Context) -> Probe:
         return _framed(base, ((b"Content-Length", str(len(body)).encode()),), body)
     if choice == 1:  # declared huge, a little sent, then our side shut: a 413 may come early
         declared = str(limit * rng.choice([2, 100, 10_000])).encode()
-        return _framed(base, ((b"Content-Length", declared),), body[:65536],
-                       answers=0, must_answer=False, shut=True)  # fmt: skip
+        return _framed(
+            base,
+            ((b"Content-Length", declared),),
+            body[:65536],
+            answers=0,
+            must_answer=False,
+            shut=True,
+        )
     return _framed(base, ((b"Transfer-Encoding", b"chunked"),), _chunks(body, 1024 * 1024))
 
 
@@ -320,18 +396,35 @@ def _hostile_headers(rng: random.Random, ctx: Context) -> Probe:
         extra = [(name, b"v")]
         valid = False
     elif choice == 5:
-        value = rng.choice(["no-such-scenario", "x" * 10_000, "\u732b", "server error ",
-                            "../../etc/passwd", "success;drop", "\t"])  # fmt: skip
+        value = rng.choice(
+            [
+                "no-such-scenario",
+                "x" * 10_000,
+                "\u732b",
+                "server error ",
+                "../../etc/passwd",
+                "success;drop",
+                "\t",
+            ]
+        )
         extra = [(b"X-Ipmock-Scenario", value.encode())]
         valid = len(value) < 7000
     elif choice == 6:
         extra = [
-            rng.choice([(b"Expect", b"100-continue"), (b"Expect", b"banana"),
-                        (b"Connection", b"Upgrade"), (b"Upgrade", b"h2c"),
-                        (b"Range", b"bytes=-1,0-"),
-                        (b"If-None-Match", b'"' + b"x" * 5000 + b'", *'),
-                        (b"Accept-Encoding", b"x" * 3000), (b"Host", b"evil.example:99999"),
-                        (b"X-Forwarded-For", b"::1, 10.0.0.1, \xff")])]  # fmt: skip
+            rng.choice(
+                [
+                    (b"Expect", b"100-continue"),
+                    (b"Expect", b"banana"),
+                    (b"Connection", b"Upgrade"),
+                    (b"Upgrade", b"h2c"),
+                    (b"Range", b"bytes=-1,0-"),
+                    (b"If-None-Match", b'"' + b"x" * 5000 + b'", *'),
+                    (b"Accept-Encoding", b"x" * 3000),
+                    (b"Host", b"evil.example:99999"),
+                    (b"X-Forwarded-For", b"::1, 10.0.0.1, \xff"),
+                ]
+            )
+        ]
     elif choice == 7:  # header continuation (obs-fold): deprecated, a 400 or a close
         raw = probe.wire().replace(b"\r\n\r\n", b"\r\nX-Fold: a\r\n  folded\r\n\r\n", 1)
         return _with_headers(probe, [], raw=raw, must_answer=False)
@@ -345,23 +438,54 @@ def _bad_paths(rng: random.Random, ctx: Context) -> Probe:
     job = ctx.job_id or "no-such-job"
     size = rng.choice([1000, 7000, 60_000])
     valid_targets = [
-        STATUS + "../../etc/passwd", STATUS + "..%2f..%2fopenapi.json", STATUS + "%00",
-        STATUS + "a%00b", IMAGES + "%00/0.png", STATUS + "x" * size,
-        IMAGES + "y" * size + "/0.png", STATUS + "%e7%8c%ab", STATUS + "%ff%fe", STATUS + "%",
-        STATUS + "%zz", "//sdxl//text2image/v1", SUBMIT + "/", STATUS, STATUS + job + "/",
-        STATUS + job + "?x=%zz&&&=&" + "q" * 1000, IMAGES + job + "/0.png%00",
-        IMAGES + job + "/-1.png", IMAGES + job + "/99.png", IMAGES + job + "/0.PNG",
-        IMAGES + job + "/0.png/..", IMAGES + job + "/%30.png", IMAGES + job + "/00.png",
-        IMAGES + job + "/0.png?download=1", IMAGES + "../" + job, IMAGES + job, "/",
-        "/openapi.json/../openapi.json", "/__mock/jobs/" + "j" * size, "/__mock/jobs/%00",
-        "/__mock/journal?path=%00", "/__mock/journal?path=" + "p" * size,
-        "/%2e%2e/%2e%2e/etc/passwd", "/sdxl/text2image/v1\\status\\x", "/sdxl;/text2image/v1",
-        "http://evil.example/sdxl/text2image/v1/status/x", "/" + "a/" * 2000,
-    ]  # fmt: skip
+        STATUS + "../../etc/passwd",
+        STATUS + "..%2f..%2fopenapi.json",
+        STATUS + "%00",
+        STATUS + "a%00b",
+        IMAGES + "%00/0.png",
+        STATUS + "x" * size,
+        IMAGES + "y" * size + "/0.png",
+        STATUS + "%e7%8c%ab",
+        STATUS + "%ff%fe",
+        STATUS + "%",
+        STATUS + "%zz",
+        "//sdxl//text2image/v1",
+        SUBMIT + "/",
+        STATUS,
+        STATUS + job + "/",
+        STATUS + job + "?x=%zz&&&=&" + "q" * 1000,
+        IMAGES + job + "/0.png%00",
+        IMAGES + job + "/-1.png",
+        IMAGES + job + "/99.png",
+        IMAGES + job + "/0.PNG",
+        IMAGES + job + "/0.png/..",
+        IMAGES + job + "/%30.png",
+        IMAGES + job + "/00.png",
+        IMAGES + job + "/0.png?download=1",
+        IMAGES + "../" + job,
+        IMAGES + job,
+        "/",
+        "/openapi.json/../openapi.json",
+        "/__mock/jobs/" + "j" * size,
+        "/__mock/jobs/%00",
+        "/__mock/journal?path=%00",
+        "/__mock/journal?path=" + "p" * size,
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/sdxl/text2image/v1\\status\\x",
+        "/sdxl;/text2image/v1",
+        "http://evil.example/sdxl/text2image/v1/status/x",
+        "/" + "a/" * 2000,
+    ]
     invalid_targets = [
-        STATUS + "\u732b", STATUS + "a b", STATUS + "a\tb", "", "*", STATUS + "\x00",
-        STATUS + "#frag", "sdxl/text2image/v1",
-    ]  # fmt: skip
+        STATUS + "\u732b",
+        STATUS + "a b",
+        STATUS + "a\tb",
+        "",
+        "*",
+        STATUS + "\x00",
+        STATUS + "#frag",
+        "sdxl/text2image/v1",
+    ]
     if rng.random() < 0.8:
         target, valid = rng.choice(valid_targets), True
     else:
@@ -388,8 +512,19 @@ def _wrong_methods(rng: random.Random, ctx: Context) -> Probe:
     if rng.random() < 0.8:
         method, valid = rng.choice(wrong_for[target]).encode(), True
     else:  # not a method any parser knows, or not a token: a 400 or a close
-        method = rng.choice([b"post", b"GeT", b"FOO", b"M" * 1000, b"PRO PFIND", b"G\x00ET",
-                             b"\xe9", b"CONNECT", b"PRI"])  # fmt: skip
+        method = rng.choice(
+            [
+                b"post",
+                b"GeT",
+                b"FOO",
+                b"M" * 1000,
+                b"PRO PFIND",
+                b"G\x00ET",
+                b"\xe9",
+                b"CONNECT",
+                b"PRI",
+            ]
+        )
         valid = False
     body = dumps(VALID_BODY) if rng.random() < 0.5 else b""
     probe = request(ctx, "wrong methods", method, target, body, must_answer=valid)
@@ -400,11 +535,25 @@ def _wrong_methods(rng: random.Random, ctx: Context) -> Probe:
 
 def _hostile_keys(rng: random.Random, ctx: Context) -> Probe:
     valid_keys = [
-        b"k" * 1000, b"k" * 7000, b"", b"   ", b"a\tb", b" padded ", "\u732b".encode(),
-        b"caf\xe9", b"test_", b"test_no-such-scenario", b"test_" + b"x" * 5000,
-        b"test_../../etc", b"TEST_SUCCESS", b"test_success ", b"' OR 1=1 --", b"${jndi:x}",
-        b"%00", b"null",
-    ]  # fmt: skip
+        b"k" * 1000,
+        b"k" * 7000,
+        b"",
+        b"   ",
+        b"a\tb",
+        b" padded ",
+        "\u732b".encode(),
+        b"caf\xe9",
+        b"test_",
+        b"test_no-such-scenario",
+        b"test_" + b"x" * 5000,
+        b"test_../../etc",
+        b"TEST_SUCCESS",
+        b"test_success ",
+        b"' OR 1=1 --",
+        b"${jndi:x}",
+        b"%00",
+        b"null",
+    ]
     invalid_keys = [b"\x00", b"k\x01", b"k\x7f", b"\x1b[2J", b"k" * 70_000]
     if rng.random() < 0.8:
         key, valid = rng.choice(valid_keys), True
@@ -421,28 +570,55 @@ def _hostile_keys(rng: random.Random, ctx: Context) -> Probe:
 
 def _admin(rng: random.Random, ctx: Context) -> Probe:
     bodies = [
-        b"{", b"\xff\xfe", _nested("arrays", 100_000), _nested("objects", 100_000),
-        b'{"scenarios": ' + _nested("arrays", 10_000) + b"}", b'{"scenarios": "nope"}',
-        b'{"scenarios": [1e400]}', b'{"scenarios": [NaN]}', b'{"scenarios": ["no-such-one"]}',
-        b'{"scenarios": [{"outcome": "explode"}]}', b'{"scenarios": [{"pending_polls": -1}]}',
-        b'{"scenarios": [{"pending_polls": "x"}]}', b'{"scenarios": []}', b"[]", b"null",
-        b'{"scenarios": [' + b'"no-such",' * 10_000 + b'"no"]}', b'{"scenarios": [["x"]]}',
-        b'{"scenarios": [{"pending_polls": ' + b"9" * 5000 + b"}]}",
-    ]  # fmt: skip
-    clock_bodies = [
-        b'{"advance": -1}', b'{"advance": 1e400}', b'{"advance": NaN}', b'{"advance": "10"}',
-        b'{"advance": true}', b'{"advance": 10000000000}', b'{"advance": ' + b"9" * 5000 + b"}",
-        b'{"advance": [1]}', b'{"advance": null}', b'{"advance": Infinity}', b"{", b"\xff",
+        b"{",
+        b"\xff\xfe",
+        _nested("arrays", 100_000),
         _nested("objects", 100_000),
-    ]  # fmt: skip
+        b'{"scenarios": ' + _nested("arrays", 10_000) + b"}",
+        b'{"scenarios": "nope"}',
+        b'{"scenarios": [1e400]}',
+        b'{"scenarios": [NaN]}',
+        b'{"scenarios": ["no-such-one"]}',
+        b'{"scenarios": [{"outcome": "explode"}]}',
+        b'{"scenarios": [{"pending_polls": -1}]}',
+        b'{"scenarios": [{"pending_polls": "x"}]}',
+        b'{"scenarios": []}',
+        b"[]",
+        b"null",
+        b'{"scenarios": [' + b'"no-such",' * 10_000 + b'"no"]}',
+        b'{"scenarios": [["x"]]}',
+        b'{"scenarios": [{"pending_polls": ' + b"9" * 5000 + b"}]}",
+    ]
+    clock_bodies = [
+        b'{"advance": -1}',
+        b'{"advance": 1e400}',
+        b'{"advance": NaN}',
+        b'{"advance": "10"}',
+        b'{"advance": true}',
+        b'{"advance": 10000000000}',
+        b'{"advance": ' + b"9" * 5000 + b"}",
+        b'{"advance": [1]}',
+        b'{"advance": null}',
+        b'{"advance": Infinity}',
+        b"{",
+        b"\xff",
+        _nested("objects", 100_000),
+    ]
     choice = rng.randrange(4)
     if choice == 0:
         probe = request(ctx, "admin", "POST", "/__mock/queue", rng.choice(bodies))
     elif choice == 1:
         probe = request(ctx, "admin", "POST", "/__mock/clock", rng.choice(clock_bodies))
     elif choice == 2:
-        target = rng.choice(["/__mock/journal?path=" + "%ff" * 100, "/__mock/jobs/%00",
-                             "/__mock/scenarios", "/__mock/queue", "/__mock/clock"])  # fmt: skip
+        target = rng.choice(
+            [
+                "/__mock/journal?path=" + "%ff" * 100,
+                "/__mock/jobs/%00",
+                "/__mock/scenarios",
+                "/__mock/queue",
+                "/__mock/clock",
+            ]
+        )
         probe = request(ctx, "admin", "GET", target)
     else:
         token = rng.choice([b"x" * 10_000, b"\xe9", b"", b"token"])
@@ -453,8 +629,11 @@ def _admin(rng: random.Random, ctx: Context) -> Probe:
 
 
 def _pipelined(ctx: Context, n: int) -> bytes:
-    head = [b"GET " + STATUS.encode() + b"no-such-job HTTP/1.1", b"Host: " + ctx.host,
-            b"API-Key: " + ctx.api_key.encode()]  # fmt: skip
+    head = [
+        b"GET " + STATUS.encode() + b"no-such-job HTTP/1.1",
+        b"Host: " + ctx.host,
+        b"API-Key: " + ctx.api_key.encode(),
+    ]
     return (b"\r\n".join(head) + b"\r\n\r\n") * n
 
 
@@ -473,9 +652,16 @@ def _garbage(rng: random.Random, ctx: Context) -> Probe:
     elif choice == 4:  # connect, send nothing, shut our side
         raw, answers, valid = b"", 0, False
     elif choice == 5:
-        raw = rng.choice([b"GET / HTTP/9.9\r\n\r\n", b"GET /\r\n", b"GET / http/1.1\r\n\r\n",
-                          b"\r\n\r\n\r\n", b"GET  /  HTTP/1.1\r\n\r\n",
-                          b"GET / HTTP/1.1\n\n"])  # fmt: skip
+        raw = rng.choice(
+            [
+                b"GET / HTTP/9.9\r\n\r\n",
+                b"GET /\r\n",
+                b"GET / http/1.1\r\n\r\n",
+                b"\r\n\r\n\r\n",
+                b"GET  /  HTTP/1.1\r\n\r\n",
+                b"GET / HTTP/1.1\n\n",
+            ]
+        )
         answers, valid = 0, False
     elif choice == 6:  # HTTP/1.0, no Host: valid
         raw = b"GET /openapi.json HTTP/1.0\r\n\r\n"
@@ -484,8 +670,16 @@ def _garbage(rng: random.Random, ctx: Context) -> Probe:
         n = rng.choice([2, 10, 50])
         raw, answers, valid = _pipelined(ctx, n), n, True
         target = STATUS.encode() + b"no-such-job"
-    return Probe("protocol garbage", method, target, (), raw=raw, answers=answers,
-                  must_answer=valid, shut=True)  # fmt: skip
+    return Probe(
+        "protocol garbage",
+        method,
+        target,
+        (),
+        raw=raw,
+        answers=answers,
+        must_answer=valid,
+        shut=True,
+    )
 
 
 CATEGORIES: dict[str, tuple[int, Callable[[random.Random, Context], Probe]]] = {

@@ -158,19 +158,39 @@ def run_schemathesis_negative(
     with tempfile.TemporaryDirectory(prefix="ipmock-hostile-") as scratch:
         har, report = Path(scratch) / "run.har", Path(scratch) / "run.json"
         options = [
-            "--mode", "negative", "--workers", "1", "--request-timeout", str(timeout),
-            "--generation-database", "none", "--suppress-health-check", "all",
-            "--continue-on-failure", "--no-shrink", "--no-color",
-            "--report", "har,json", "--report-har-path", str(har),
-            "--report-json-path", str(report),
-        ]  # fmt: skip
+            "--mode",
+            "negative",
+            "--workers",
+            "1",
+            "--request-timeout",
+            str(timeout),
+            "--generation-database",
+            "none",
+            "--suppress-health-check",
+            "all",
+            "--continue-on-failure",
+            "--no-shrink",
+            "--no-color",
+            "--report",
+            "har,json",
+            "--report-har-path",
+            str(har),
+            "--report-json-path",
+            str(report),
+        ]
         started = time.monotonic()
         expected = _ST_FIXED_REQUESTS + _ST_REQUESTS_PER_EXAMPLE * max_examples
         budget = 60.0 + 0.25 * expected  # about ten times its pace against the mock
         exit_code, output, shown = schemathesis_run(
-            base, api_key, max_examples=max_examples, seed=seed, checks="not_a_server_error",
-            options=options, echo=False, timeout=budget,
-        )  # fmt: skip
+            base,
+            api_key,
+            max_examples=max_examples,
+            seed=seed,
+            checks="not_a_server_error",
+            options=options,
+            echo=False,
+            timeout=budget,
+        )
         seconds = time.monotonic() - started
         entries = _har_entries(har)
         summary = _json_file(report)
@@ -179,11 +199,18 @@ def run_schemathesis_negative(
     )
     return (
         SchemathesisRun(
-            shown, max_examples, run.requests, run.unanswered, run.failures, exit_code, seconds,
-            run.statuses, output[-3000:],
+            shown,
+            max_examples,
+            run.requests,
+            run.unanswered,
+            run.failures,
+            exit_code,
+            seconds,
+            run.statuses,
+            output[-3000:],
         ),
         findings + _schemathesis_run_errors(run, exit_code, output),
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -195,9 +222,13 @@ class _SchemathesisCount:
 
 
 def _read_schemathesis(
-    entries: list[dict[str, Any]], summary: dict[str, Any], api_key: str, *, timeout: float,
+    entries: list[dict[str, Any]],
+    summary: dict[str, Any],
+    api_key: str,
+    *,
+    timeout: float,
     documented_faults: Collection[int],
-) -> tuple[_SchemathesisCount, list[Finding]]:  # fmt: skip
+) -> tuple[_SchemathesisCount, list[Finding]]:
     """The count and findings from schemathesis's HAR and JSON reports.
 
     The HAR has one entry per request it recorded, an unanswered one with status 0; test
@@ -219,25 +250,36 @@ def _read_schemathesis(
             findings.append(Finding(kind, SCHEMATHESIS, SCHEMATHESIS, detail, None, reproducer))
         elif status >= 500 and status not in documented_faults:
             findings.append(
-                Finding("5xx", SCHEMATHESIS, SCHEMATHESIS, "not_a_server_error", status,
-                        _har_reproducer(entry, api_key))
-            )  # fmt: skip
+                Finding(
+                    "5xx",
+                    SCHEMATHESIS,
+                    SCHEMATHESIS,
+                    "not_a_server_error",
+                    status,
+                    _har_reproducer(entry, api_key),
+                )
+            )
     errored = int(summary.get("test_cases", {}).get("errored", 0) or 0)
     missing = max(0, errored - unanswered)
     if missing:
         titles = json.dumps(summary.get("errors") or [])[:600]
         findings.append(
-            Finding("connection error", SCHEMATHESIS, SCHEMATHESIS,
-                    f"{missing} request(s) errored and are not in the HAR: {titles}")
-        )  # fmt: skip
+            Finding(
+                "connection error",
+                SCHEMATHESIS,
+                SCHEMATHESIS,
+                f"{missing} request(s) errored and are not in the HAR: {titles}",
+            )
+        )
         statuses["unanswered"] += missing
     failures = sum(int(f.get("count", 1)) for f in summary.get("failures") or [])
     if failures and not any(f.kind == "5xx" for f in findings):
         findings.append(
             Finding("5xx", SCHEMATHESIS, SCHEMATHESIS, json.dumps(summary["failures"])[:1500])
         )
-    count = _SchemathesisCount(len(entries) + missing, unanswered + missing, failures,
-                               dict(statuses))  # fmt: skip
+    count = _SchemathesisCount(
+        len(entries) + missing, unanswered + missing, failures, dict(statuses)
+    )
     return count, findings
 
 
@@ -274,9 +316,15 @@ def _har_reproducer(entry: dict[str, Any], api_key: str) -> Reproducer:
     body = str(request.get("postData", {}).get("text", ""))
     data = body.encode("utf-8", "backslashreplace")  # lone surrogates are possible
     return Reproducer(
-        str(request.get("method")), target, shown_headers(headers, api_key), escaped(data),
-        len(data), "", 0, "waited for the answer (schemathesis)",
-    )  # fmt: skip
+        str(request.get("method")),
+        target,
+        shown_headers(headers, api_key),
+        escaped(data),
+        len(data),
+        "",
+        0,
+        "waited for the answer (schemathesis)",
+    )
 
 
 def run_hostile(
@@ -318,9 +366,13 @@ def run_hostile(
     outcomes: dict[str, Counter[str]] = {}
     if st_target > 0:
         st_run, st_findings = run_schemathesis_negative(
-            base_url, api_key, max_examples=schemathesis_examples_for(st_target), seed=seed,
-            timeout=timeout, documented_faults=documented_faults,
-        )  # fmt: skip
+            base_url,
+            api_key,
+            max_examples=schemathesis_examples_for(st_target),
+            seed=seed,
+            timeout=timeout,
+            documented_faults=documented_faults,
+        )
         findings += st_findings
         sent["schemathesis"] = st_run.requests
         outcomes["schemathesis"] = Counter(st_run.statuses)
@@ -328,11 +380,17 @@ def run_hostile(
     raw_started = time.monotonic()
     raw_sent, raw_outcomes, raw_findings = asyncio.run(
         run_raw(
-            base_url, count=raw_count, seed=seed, api_key=api_key, timeout=timeout,
-            concurrency=concurrency, body_limit=body_limit, job_id=before.job_id,
+            base_url,
+            count=raw_count,
+            seed=seed,
+            api_key=api_key,
+            timeout=timeout,
+            concurrency=concurrency,
+            body_limit=body_limit,
+            job_id=before.job_id,
             documented_faults=documented_faults,
         )
-    )  # fmt: skip
+    )
     raw_seconds = time.monotonic() - raw_started
     sent.update(raw_sent)
     outcomes.update(raw_outcomes)

@@ -72,9 +72,11 @@ def _schema_errors(body: Any, definition: str) -> list[str]:
 
 
 def check_answer(
-    response: httpx.Response, statuses: Sequence[int], definitions: Mapping[int, str],
+    response: httpx.Response,
+    statuses: Sequence[int],
+    definitions: Mapping[int, str],
     want_status: str,
-) -> tuple[bool, str]:  # fmt: skip
+) -> tuple[bool, str]:
     """Whether an answer has an expected HTTP status and a schema-valid body."""
     if response.status_code not in statuses:
         return False, f"HTTP {response.status_code}: {response.text[:200]}"
@@ -122,9 +124,11 @@ def check_server(name: str, base: str, submit_query: str, poll_path: str) -> Che
                 detail = f"no answer within {PROBE_TIMEOUT_S:.0f} s"
                 checks.results.append(Check(probe, None, False, detail))
                 continue
-        wanted = answer.status_code == 401 if probe == "no API key" else (
-            400 <= answer.status_code < 500
-        )  # fmt: skip
+        wanted = (
+            answer.status_code == 401
+            if probe == "no API key"
+            else (400 <= answer.status_code < 500)
+        )
         checks.results.append(Check(probe, answer.status_code, wanted, answer.text[:200]))
     return checks
 

@@ -81,9 +81,13 @@ def print_checks(all_checks: Sequence[Checks]) -> None:
 
 
 def print_report(
-    info: Mapping[str, Any], params: Mapping[str, Any], servers: Mapping[str, str],
-    rows: Sequence[Row], verdict_list: Sequence[Verdict], unfair: Sequence[str],
-) -> None:  # fmt: skip
+    info: Mapping[str, Any],
+    params: Mapping[str, Any],
+    servers: Mapping[str, str],
+    rows: Sequence[Row],
+    verdict_list: Sequence[Verdict],
+    unfair: Sequence[str],
+) -> None:
     print(f"\nmachine: nproc={info['nproc']}  {info['cpu']}  Python {info['python']}")
     print(f"         {info['platform']}  {info['wrk']}")
     print("params:  " + "  ".join(f"{k}={v}" for k, v in params.items()))
@@ -148,33 +152,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--duration", type=int, default=10, help="measured seconds (10)")
     parser.add_argument(
-        "--warmup", type=int, default=10,
+        "--warmup",
+        type=int,
+        default=10,
         help="unmeasured seconds before each measured run (10)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--settle", type=int, default=60,
+        "--settle",
+        type=int,
+        default=60,
         help="more unmeasured seconds before each server's first run of a workload, for "
         "WireMock's JIT: its submit rate is still climbing after 60 s of load (60)",
-    )  # fmt: skip
+    )
     parser.add_argument("--connections", type=int, default=16, help="open connections (16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument(
-        "--rounds", type=int, default=1,
+        "--rounds",
+        type=int,
+        default=1,
         help="measure every server this many times, alternating; report the median round (1)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--only", type=_parse_only, default=list(SERVERS), metavar="NAMES",
+        "--only",
+        type=_parse_only,
+        default=list(SERVERS),
+        metavar="NAMES",
         help="comma-separated subset of ipmock,prism,wiremock,ceiling (all)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--ceiling-processes", type=int, default=os.cpu_count() or 1, metavar="N",
+        "--ceiling-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
         help="processes of bench/ceiling_server.py (the CPU count)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--wiremock-threads", type=int, default=WIREMOCK_CONTAINER_THREADS, metavar="N",
+        "--wiremock-threads",
+        type=int,
+        default=WIREMOCK_CONTAINER_THREADS,
+        metavar="N",
         help="WireMock --container-threads (8; 0 keeps WireMock's default, 25; Jetty needs 7 "
         "or more on 2 cores)",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     return parser
 
@@ -201,14 +220,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         java = "java"
         if "wiremock" in selected:
             java = require(
-                "java", "WireMock runs on it", "install Java 17+ (apt-get install -y "
-                "openjdk-17-jre-headless), or leave wiremock out with --only"
-            )  # fmt: skip
+                "java",
+                "WireMock runs on it",
+                "install Java 17+ (apt-get install -y "
+                "openjdk-17-jre-headless), or leave wiremock out with --only",
+            )
         if "prism" in selected:
             require(
-                "node", "Prism runs on it",
+                "node",
+                "Prism runs on it",
                 "install Node.js 18+ (apt-get install -y nodejs npm), or use --only",
-            )  # fmt: skip
+            )
         if set(selected) & set(PEERS):
             install_peers()
     except Missing as exc:
@@ -254,16 +276,21 @@ def _run(args: argparse.Namespace, selected: list[str], java: str) -> int:
             print(f"peers: starting {name} on {where} ...", flush=True)
             if name == "ipmock":
                 bases[name] = stack.enter_context(
-                    running_server(*IPMOCK_ARGS, base_env=server.env, new_session=True,
-                                   start_timeout=READY_TIMEOUT_S)
-                )  # fmt: skip
+                    running_server(
+                        *IPMOCK_ARGS,
+                        base_env=server.env,
+                        new_session=True,
+                        start_timeout=READY_TIMEOUT_S,
+                    )
+                )
                 pid = procfs.listening_pid(bases[name])  # its session's leader or a worker
                 pids[name] = None if pid is None else os.getpgid(pid)
             else:
                 bases[name], pids[name] = stack.enter_context(
-                    served(name, server.command, server.port, server.cwd, server.env,
-                           READY_TIMEOUT_S)
-                )  # fmt: skip
+                    served(
+                        name, server.command, server.port, server.cwd, server.env, READY_TIMEOUT_S
+                    )
+                )
 
         # Checks. ipmock's poll job is made now for the check, and again after its submit
         # load (its store keeps only the newest jobs, and the load makes many).
@@ -277,8 +304,10 @@ def _run(args: argparse.Namespace, selected: list[str], java: str) -> int:
         print_checks(all_checks)
         wrong = [c.server for c in all_checks if not c.answers_correctly]
         if wrong:
-            print(f"peers: {', '.join(wrong)} answered the workload wrongly; not measuring",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"peers: {', '.join(wrong)} answered the workload wrongly; not measuring",
+                file=sys.stderr,
+            )
             return 1
         unfair = [c.server for c in all_checks if not c.validates and c.server != "ipmock"]
 
@@ -292,9 +321,11 @@ def _run(args: argparse.Namespace, selected: list[str], java: str) -> int:
                 poll_paths["ipmock"] = STATUS_PATH.format(id=create_ipmock_job(bases["ipmock"]))
             for round_ in range(args.rounds):
                 for name in selected:
-                    path = SUBMIT_PATH + servers[name].submit_query if method == "POST" else (
-                        poll_paths[name]
-                    )  # fmt: skip
+                    path = (
+                        SUBMIT_PATH + servers[name].submit_query
+                        if method == "POST"
+                        else (poll_paths[name])
+                    )
                     url = bases[name] + path
                     note = f" round {round_ + 1}/{args.rounds}" if args.rounds > 1 else ""
                     print(f"peers: {workload} -> {name}{note} ...", flush=True)

@@ -48,9 +48,10 @@ def install_peers(source: Path = PEERS_SOURCE, home: Path = PEERS_HOME) -> None:
     if peers_installed(source, home):
         return
     npm = require(
-        "npm", "it installs Prism and WireMock", "install Node.js 18+ with npm (apt-get "
-        "install -y nodejs npm), or run with --only ipmock"
-    )  # fmt: skip
+        "npm",
+        "it installs Prism and WireMock",
+        "install Node.js 18+ with npm (apt-get install -y nodejs npm), or run with --only ipmock",
+    )
     home.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
         shutil.copyfile(source / name, home / name)

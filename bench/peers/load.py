@@ -21,11 +21,24 @@ def run_wrk(
     url: str, method: str, key: str, body: Path | None, args: argparse.Namespace, seconds: int
 ) -> WrkResult:
     command = [
-        require("wrk", "the load generator", "apt-get install -y wrk"), "--latency",
-        "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s",
-        "--timeout", "10s", "-s", str(BENCH / "request.lua"),
-        url, "--", method, key, *([str(body)] if body else []),
-    ]  # fmt: skip
+        require("wrk", "the load generator", "apt-get install -y wrk"),
+        "--latency",
+        "-t",
+        str(args.threads),
+        "-c",
+        str(args.connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(BENCH / "request.lua"),
+        url,
+        "--",
+        method,
+        key,
+        *([str(body)] if body else []),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")

@@ -59,9 +59,18 @@ def prism_server(port: int, document: Path) -> Server:
     # --multiprocess would fork the HTTP server from the logger, but Prism 5.16.0 on
     # Node 20 fails at start with it (cluster.isPrimary of undefined).
     command = [
-        str(prism_bin()), "mock", str(document), "--host", "127.0.0.1", "--port", str(port),
-        "--dynamic=false", "--errors=false", "--verboseLevel", "error",
-    ]  # fmt: skip
+        str(prism_bin()),
+        "mock",
+        str(document),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dynamic=false",
+        "--errors=false",
+        "--verboseLevel",
+        "error",
+    ]
     return Server(
         "prism",
         command,
@@ -76,10 +85,19 @@ def wiremock_server(port: int, root: Path, threads: int | None, java: str = "jav
     if jar is None:
         raise RuntimeError(f"no wiremock-standalone jar under {PEERS_HOME}")
     command = [
-        java, "-jar", str(jar), "--port", str(port), "--bind-address", "127.0.0.1",
-        "--root-dir", str(root), "--no-request-journal", "--disable-banner",
+        java,
+        "-jar",
+        str(jar),
+        "--port",
+        str(port),
+        "--bind-address",
+        "127.0.0.1",
+        "--root-dir",
+        str(root),
+        "--no-request-journal",
+        "--disable-banner",
         "--disable-request-logging",
-    ]  # fmt: skip
+    ]
     if threads is not None:
         command += ["--container-threads", str(threads)]
     threads_text = "default (25)" if threads is None else str(threads)

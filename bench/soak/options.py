@@ -22,16 +22,47 @@ ADAPTERS = (
     "ip-adapter-plus-face_sdxl_vit-h",
 )
 WORDS = (
-    "lighthouse", "dusk", "harbour", "fox", "forest", "neon", "city", "rain", "portrait",
-    "mango", "juice", "mountain", "river", "cinematic", "bokeh", "film", "grain", "moody",
-    "watercolour", "robot", "garden", "winter", "desert", "castle", "ocean", "sunrise",
-)  # fmt: skip
+    "lighthouse",
+    "dusk",
+    "harbour",
+    "fox",
+    "forest",
+    "neon",
+    "city",
+    "rain",
+    "portrait",
+    "mango",
+    "juice",
+    "mountain",
+    "river",
+    "cinematic",
+    "bokeh",
+    "film",
+    "grain",
+    "moody",
+    "watercolour",
+    "robot",
+    "garden",
+    "winter",
+    "desert",
+    "castle",
+    "ocean",
+    "sunrise",
+)
 SIDES = tuple(range(64, 385, 8))
 """Image sides in pixels: small, so rendering stays cheap, and varied (multiples of 8)."""
 
 FINAL_OUTCOMES = ("success", "failure", "expired")
-JOB_COUNTS = ("submitted", "accepted", "refused", "lost", *FINAL_OUTCOMES, "vanished", "wrong",
-              "not_final")  # fmt: skip
+JOB_COUNTS = (
+    "submitted",
+    "accepted",
+    "refused",
+    "lost",
+    *FINAL_OUTCOMES,
+    "vanished",
+    "wrong",
+    "not_final",
+)
 IMAGE_COUNTS = ("downloaded", "not_modified", "given_up")
 FINDINGS = ("unexpected_5xx", "wrong_answers", "not_final", "answered_twice", "crashes")
 

@@ -210,8 +210,7 @@ def run_soak(
     workers = server_workers(options.server_args)
     if workers > 1:
         options = replace(options, warmup_image_bytes=options.warmup_image_bytes * workers)
-    args = ["--chaos", "--seed", str(options.seed), "--log-level", "warning",
-            *options.server_args]  # fmt: skip
+    args = ["--chaos", "--seed", str(options.seed), "--log-level", "warning", *options.server_args]
     log(
         f"soak: ipmock serve {' '.join(args)}; {options.concurrency} clients for "
         f"{options.duration:g} s"
@@ -290,8 +289,9 @@ def format_report(report: SoakReport) -> str:
         if items:
             lines.append(f"\n{title}:")
             lines.extend(f"  {item}" for item in items[:20])
-    lines.append("\nsoak: " + ("PASSED" if report.passed else "FAILED: " + "; ".join(
-        report.failures)))  # fmt: skip
+    lines.append(
+        "\nsoak: " + ("PASSED" if report.passed else "FAILED: " + "; ".join(report.failures))
+    )
     return "\n".join(lines)
 
 
@@ -309,10 +309,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.soak", description=__doc__.splitlines()[0] if __doc__ else None
     )
     defaults = SoakOptions()
-    parser.add_argument("--duration", type=float, default=defaults.duration,
-                        help="seconds of load (600)")  # fmt: skip
-    parser.add_argument("--concurrency", type=int, default=defaults.concurrency,
-                        help="concurrent clients, 1 to 256 (32)")  # fmt: skip
+    parser.add_argument(
+        "--duration", type=float, default=defaults.duration, help="seconds of load (600)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=defaults.concurrency,
+        help="concurrent clients, 1 to 256 (32)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="chaos and load seed (7)")
     parser.add_argument(
         "--server-arg",
@@ -322,12 +327,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="an extra `ipmock serve` argument (repeatable; write --server-arg=--workers); "
         "everything after a bare -- is passed too",
     )
-    parser.add_argument("--job-bound", type=float, default=defaults.job_bound,
-                        help="seconds a job may take to become final (120)")  # fmt: skip
-    parser.add_argument("--poll-interval", type=float, default=defaults.poll_interval,
-                        help="seconds between polls of a job (0.2)")  # fmt: skip
-    parser.add_argument("--sample-every", type=float, default=defaults.sample_every,
-                        help="seconds between RSS/FD samples (5)")  # fmt: skip
+    parser.add_argument(
+        "--job-bound",
+        type=float,
+        default=defaults.job_bound,
+        help="seconds a job may take to become final (120)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=defaults.poll_interval,
+        help="seconds between polls of a job (0.2)",
+    )
+    parser.add_argument(
+        "--sample-every",
+        type=float,
+        default=defaults.sample_every,
+        help="seconds between RSS/FD samples (5)",
+    )
     parser.add_argument(
         "--warmup-jobs",
         type=int,

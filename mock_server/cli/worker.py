@@ -57,9 +57,13 @@ def work(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         await run_worker(
-            args.store, render, describe_failure=describe, consumer=args.name,
-            lease=args.lease, stop=stop,
-        )  # fmt: skip
+            args.store,
+            render,
+            describe_failure=describe,
+            consumer=args.name,
+            lease=args.lease,
+            stop=stop,
+        )
 
     asyncio.run(main())
     return 0

@@ -259,9 +259,14 @@ class MockHttpProtocol(HttpToolsProtocol):
             cors = b"" if self._cors is None else self._cors.api_bytes(headers.get("origin"))
             self._write(response, keep_alive, cors)
             exchange = Exchange.of(
-                scope, body, response.status_code, response.raw_headers, bytes(response.body),
-                at=at, duration_s=time.perf_counter() - started,
-            )  # fmt: skip
+                scope,
+                body,
+                response.status_code,
+                response.raw_headers,
+                bytes(response.body),
+                at=at,
+                duration_s=time.perf_counter() - started,
+            )
             self._journal.keep(exchange)
             self.on_response_complete()
         except Exception as exc:  # a deliberate drop: the cycle closes the connection

@@ -179,9 +179,15 @@ class JournalMiddleware:
             if not recorded:
                 recorded = True
                 exchange = Exchange.of(
-                    scope, bytes(request_body), status, response_headers, bytes(response_body),
-                    at=at, duration_s=time.perf_counter() - started, dropped=dropped,
-                )  # fmt: skip
+                    scope,
+                    bytes(request_body),
+                    status,
+                    response_headers,
+                    bytes(response_body),
+                    at=at,
+                    duration_s=time.perf_counter() - started,
+                    dropped=dropped,
+                )
                 await record_quietly(self.journal, exchange)
 
         async def tee_receive() -> Message:

@@ -135,10 +135,15 @@ class RedisStore:
         added = await self._add(
             keys=[self.job_key(job.id), self.in_flight_key(job.owner)],
             args=[
-                json.dumps(job.to_json()), keep_ms, max_in_flight, job.created_at,
-                job.expires_at, job.id, "1" if job.state == "PENDING" else "0",
+                json.dumps(job.to_json()),
+                keep_ms,
+                max_in_flight,
+                job.created_at,
+                job.expires_at,
+                job.id,
+                "1" if job.state == "PENDING" else "0",
             ],
-        )  # fmt: skip
+        )
         return bool(added)
 
     @_unavailable

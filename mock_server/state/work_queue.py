@@ -199,8 +199,9 @@ async def run_worker(
             if claim is None:
                 continue
             try:
-                await _work(queue, shared.store, clock, render, describe_failure, consumer,
-                            lease, claim)  # fmt: skip
+                await _work(
+                    queue, shared.store, clock, render, describe_failure, consumer, lease, claim
+                )
             except (RedisError, StoreUnavailable) as exc:  # unacknowledged: it runs again
                 log.warning("job %s left for another run: %s", claim.job_id, exc)
                 await asyncio.sleep(1.0)

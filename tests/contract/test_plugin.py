@@ -141,14 +141,17 @@ def test_fixtures_in_a_users_test_file(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "anyio", "-q", "-W", "ignore")
     result.assert_outcomes(passed=9, errors=3)
     # A wrong marker fails its test at setup, naming the field and what is allowed.
-    result.stdout.fnmatch_lines([
-        "*ERROR at setup of test_bad_ttl*",
-        "@pytest.mark.ipmock: job_ttl must be a number of seconds, more than 0, got '-5'",
-        "*ERROR at setup of test_misspelt_setting*",
-        "@pytest.mark.ipmock: 'api_key' is not a setting (did you mean 'api_keys'?)*",
-        "*ERROR at setup of test_missing_config*",
-        "@pytest.mark.ipmock: config no-such.toml does not exist",
-    ], consecutive=True)  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_bad_ttl*",
+            "@pytest.mark.ipmock: job_ttl must be a number of seconds, more than 0, got '-5'",
+            "*ERROR at setup of test_misspelt_setting*",
+            "@pytest.mark.ipmock: 'api_key' is not a setting (did you mean 'api_keys'?)*",
+            "*ERROR at setup of test_missing_config*",
+            "@pytest.mark.ipmock: config no-such.toml does not exist",
+        ],
+        consecutive=True,
+    )
 
 
 def _readme_block(containing: str) -> str:

@@ -54,9 +54,13 @@ def test_a_client_past_its_deadline_is_told_so_before_finishes() -> None:
 def test_a_client_stopped_before_its_deadline_is_not_blamed_for_it() -> None:
     def hammers(ctx: FlowContext) -> list[bytes]:  # 0.1 s polls: 200 requests in 20 s
         return Text2ImageClient(
-            ctx.base_url, ctx.api_key, http=ctx.http, sleep=ctx.sleep,
-            monotonic=ctx.monotonic, policy=Policy(poll_interval=0.1, deadline=ctx.deadline),
-        ).generate(ctx.request)  # fmt: skip
+            ctx.base_url,
+            ctx.api_key,
+            http=ctx.http,
+            sleep=ctx.sleep,
+            monotonic=ctx.monotonic,
+            policy=Policy(poll_interval=0.1, deadline=ctx.deadline),
+        ).generate(ctx.request)
 
     with pytest.raises(ClientContractViolation) as caught:
         check_client(Flow(pending_polls=None), hammers, poll_floor=1.0, deadline=120.0)

@@ -49,4 +49,3 @@ def test_each_broken_request_is_refused_naming_its_field(case: BrokenRequest) ->
 def test_flows_replay_from_json(flow: Flow) -> None:
     assert Flow.from_json(flow.to_json()) == flow
     assert flow.describe()
-

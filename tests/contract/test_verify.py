@@ -31,11 +31,30 @@ def test_the_mock_keeps_the_contract(tmp_path: Path) -> None:
     junit, record = tmp_path / "verify.xml", tmp_path / "recorded"
     with running_server("--api-key", "sk-verify") as url:
         done = subprocess.run(
-            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url,
-             "--api-key", "sk-verify", "--junit-xml", str(junit), "--record", str(record),
-             "--max-examples", "5", "--seed", "1", "--poll-interval", "0.05"],
-            capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mock_server.cli",
+                "verify",
+                "--base-url",
+                url,
+                "--api-key",
+                "sk-verify",
+                "--junit-xml",
+                str(junit),
+                "--record",
+                str(record),
+                "--max-examples",
+                "5",
+                "--seed",
+                "1",
+                "--poll-interval",
+                "0.05",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "flow checks: 6 passed, 0 failed; schemathesis: passed" in done.stdout
     suites = ET.parse(junit).getroot().findall("testsuite")
@@ -62,10 +81,12 @@ async def _broken_status(request: Request) -> Response:
 
 @pytest.fixture
 def broken_server() -> Iterator[str]:
-    app = Starlette(routes=[
-        Route("/sdxl/text2image/v1", _broken_submit, methods=["POST"]),
-        Route("/sdxl/text2image/v1/status/{id}", _broken_status, methods=["GET"]),
-    ])  # fmt: skip
+    app = Starlette(
+        routes=[
+            Route("/sdxl/text2image/v1", _broken_submit, methods=["POST"]),
+            Route("/sdxl/text2image/v1/status/{id}", _broken_status, methods=["GET"]),
+        ]
+    )
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -151,8 +172,10 @@ def test_nothing_listening_is_said_before_any_check(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{placeholder.getsockname()[1]}"
         done = subprocess.run(
             [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"nothing answers at {url}" in done.stderr
     assert "schemathesis" not in done.stdout and "ok " not in done.stdout
@@ -176,8 +199,12 @@ def test_schemathesis_runs_from_this_python_not_path(tmp_path: Path) -> None:
 
     done = subprocess.run(
         [*verify_module.SCHEMATHESIS, "--version"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert "version 4." in done.stdout
 
@@ -201,9 +228,7 @@ def test_a_missing_dependency_is_said_in_one_line(command: str) -> None:
         f"sys.exit(main([{command!r}, '--base-url', 'http://127.0.0.1:9'] "
         f"if {command!r} == 'verify' else [{command!r}, '--size', 'tiny']))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
-    )  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stdout + done.stderr
     [line] = done.stderr.splitlines()
     assert f"ipmock {command}: the Python package {blocked!r} is missing" in line
@@ -214,16 +239,35 @@ def test_a_refused_key_is_said_first_and_no_check_passes_unrun(tmp_path: Path) -
     record = tmp_path / "recorded"
     with running_server("--api-key", "sk-verify") as url:
         done = subprocess.run(
-            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url,
-             "--api-key", "sk-wrong", "--record", str(record), "--poll-interval", "0.05"],
-            capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mock_server.cli",
+                "verify",
+                "--base-url",
+                url,
+                "--api-key",
+                "sk-wrong",
+                "--record",
+                str(record),
+                "--poll-interval",
+                "0.05",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[1].startswith("ipmock verify: the server refused the API key (HTTP 401)")
     assert "  ok   submit without API-Key is refused (401)" in lines  # it needs no key
-    unrun = ["an invalid request is refused (400)", GENERATION,
-             "another key cannot read the job", "an unknown id is not found (404)"]  # fmt: skip
+    unrun = [
+        "an invalid request is refused (400)",
+        GENERATION,
+        "another key cannot read the job",
+        "an unknown id is not found (404)",
+    ]
     for name in unrun:
         assert f"  skip {name} (not run: the server refused the API key)" in lines
     assert "schemathesis over the contract" not in done.stdout
@@ -236,11 +280,29 @@ def test_schemathesis_findings_point_at_files_that_exist(tmp_path: Path) -> None
     junit = tmp_path / "reports" / "verify.xml"
     with running_server() as url:  # takes any key: schemathesis's auth checks fail
         done = subprocess.run(
-            [sys.executable, "-m", "mock_server.cli", "verify", "--base-url", url,
-             "--api-key", "k", "--junit-xml", str(junit), "--max-examples", "2", "--seed", "1",
-             "--poll-interval", "0.05"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mock_server.cli",
+                "verify",
+                "--base-url",
+                url,
+                "--api-key",
+                "k",
+                "--junit-xml",
+                str(junit),
+                "--max-examples",
+                "2",
+                "--seed",
+                "1",
+                "--poll-interval",
+                "0.05",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     assert "Reproduce with:" in done.stdout  # its curl lines, which work
     assert "st replay" not in done.stdout  # its crash records would need a deleted file
@@ -292,8 +354,10 @@ def test_conformance_without_the_gpu_extra_says_what_to_install(
 def test_verify_help_does_not_promise_the_key_is_accepted() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mock_server.cli", "verify", "--help"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     text = " ".join(done.stdout.split())
     assert "which only a mock started without --api-key accepts" in text
     assert "which the mock accepts" not in text
@@ -310,9 +374,14 @@ def test_the_one_schemathesis_runner_runs_quietly_with_a_time_limit(tmp_path: Pa
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(verify_module, "SCHEMATHESIS", [str(fake)])
         code, output, shown = verify_module.schemathesis_run(
-            "http://127.0.0.1:9", "secret-key", max_examples=4, seed=None,
-            checks="not_a_server_error", options=["--mode", "negative"], echo=False,
-        )  # fmt: skip
+            "http://127.0.0.1:9",
+            "secret-key",
+            max_examples=4,
+            seed=None,
+            checks="not_a_server_error",
+            options=["--mode", "negative"],
+            echo=False,
+        )
         assert code == 3 and "--checks not_a_server_error" in output
         assert output.index("--max-examples 4") < output.index("--mode negative")
         assert "--seed" not in output

@@ -135,8 +135,9 @@ def _chaos_run(*args: str) -> tuple[str, list[tuple[int, str | None]]]:
     output: list[str] = []
     with running_server("--chaos", *args, output=output) as url:
         for _ in range(30):
-            httpx.post(f"{url}/sdxl/text2image/v1", json={"prompt": "a cat"},
-                       headers={"API-Key": "sk-any"})  # fmt: skip
+            httpx.post(
+                f"{url}/sdxl/text2image/v1", json={"prompt": "a cat"}, headers={"API-Key": "sk-any"}
+            )
         entries = httpx.get(f"{url}/__mock/journal").json()["entries"]
     return "".join(output), [(e["status"], e["scenario"]) for e in entries]
 

@@ -148,7 +148,9 @@ def test_help_names_the_local_mock_as_the_default(client: list[str]) -> None:
 def test_a_wrong_option_is_named_with_the_usage(client: list[str]) -> None:
     done = subprocess.run(
         [*client, "--api-key", "k", "--prompt", "x", "--colour", "red"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, done.stdout
     assert "usage:" in done.stderr and "--colour" in done.stderr

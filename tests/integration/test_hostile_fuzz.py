@@ -58,8 +58,9 @@ class _Dropped(Response):
     """Starts an answer and breaks off: the client sees a cut connection."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"100")]})  # fmt: skip
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]}
+        )
         await send({"type": "http.response.body", "body": b'{"st', "more_body": True})
         raise RuntimeError("dropped on purpose")
 
@@ -84,12 +85,14 @@ async def _openapi(request: Request) -> Response:
 
 
 def _broken_app() -> Starlette:
-    return Starlette(routes=[
-        Route("/sdxl/text2image/v1", _submit, methods=["POST"]),
-        Route("/sdxl/text2image/v1/status/{id}", _status, methods=["GET"]),
-        Route("/images/{job_id}/{file_name}", _image, methods=["GET"]),
-        Route("/openapi.json", _openapi, methods=["GET"]),
-    ])  # fmt: skip
+    return Starlette(
+        routes=[
+            Route("/sdxl/text2image/v1", _submit, methods=["POST"]),
+            Route("/sdxl/text2image/v1/status/{id}", _status, methods=["GET"]),
+            Route("/images/{job_id}/{file_name}", _image, methods=["GET"]),
+            Route("/openapi.json", _openapi, methods=["GET"]),
+        ]
+    )
 
 
 @pytest.fixture
@@ -160,9 +163,14 @@ def test_the_detector_lists_5xx_hangs_and_drops(broken_server: str) -> None:
 def test_a_5xx_the_server_documents_is_not_a_finding(broken_server: str) -> None:
     """documented_faults: statuses the server gives on purpose are counted, not listed."""
     report = run_hostile(
-        broken_server, count=150, seed=3, api_key=KEY, timeout=1.0, schemathesis_share=0.0,
+        broken_server,
+        count=150,
+        seed=3,
+        api_key=KEY,
+        timeout=1.0,
+        schemathesis_share=0.0,
         documented_faults={500},
-    )  # fmt: skip
+    )
     assert report.schemathesis is None
     assert report.status_counts.get("500", 0) > 0
     assert not [f for f in report.findings if f.kind == "5xx"], report.text()

@@ -179,8 +179,11 @@ def test_the_load_sends_valid_bodies_and_invalid_ones_the_api_refuses(seed: int)
 
 
 def test_only_the_mocks_deliberate_5xx_answers_count_as_faults() -> None:
-    simulated = {"status": "FAILURE", "code": "server_error", "error": "internal server error "
-                 "(simulated)"}  # fmt: skip
+    simulated = {
+        "status": "FAILURE",
+        "code": "server_error",
+        "error": "internal server error (simulated)",
+    }
     busy = {"status": "FAILURE", "code": "busy", "error": "the service is busy: try again later"}
     crash = {"status": "FAILURE", "code": "server_error", "error": "internal error in the mock"}
     assert fault_answer(500, json.dumps(simulated).encode())

@@ -227,8 +227,9 @@ def test_in_process_socket_faults_are_dropped_connections(kind: str) -> None:
 
 def test_in_process_dribble_is_a_complete_answer_on_virtual_time() -> None:
     harness = MockHarness()
-    harness.queue({"pending_polls": 1, "faults": [{"at_request": 1, "kind": "dribble",
-                                                   "seconds": 30}]})  # fmt: skip
+    harness.queue(
+        {"pending_polls": 1, "faults": [{"at_request": 1, "kind": "dribble", "seconds": 30}]}
+    )
     with harness.client(api_key=KEY) as http:
         job_id = _submit(http)
         before = harness.now()
@@ -338,8 +339,17 @@ def test_download_faults_reach_the_client_then_the_image_comes(
     dropped = downloads[3]  # part of a PNG, then the connection closes
     assert (dropped["response_headers"]["content-type"], dropped["status"]) == ("image/png", 200)
     assert dropped["response_body"].startswith("<image/png, ")
-    assert [e["dropped"] for e in downloads] == [True, False, True, True, False, True, True,
-                                                 False, False]  # fmt: skip
+    assert [e["dropped"] for e in downloads] == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_seeded_fault_mix_on_submits_and_downloads(tmp_path: Path) -> None:

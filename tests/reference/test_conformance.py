@@ -26,12 +26,32 @@ CHECKS = (
 def test_conformance_on_cpu_at_tiny_size(tiny_dirs: ModelDirs, tmp_path: Path) -> None:
     junit = tmp_path / "conformance.xml"
     done = subprocess.run(
-        [sys.executable, "-m", "mock_server.cli", "conformance",
-         "--model-dir", str(tiny_dirs.model_dir), "--ip-adapter-dir", str(tiny_dirs.ip_adapter_dir),
-         "--device", "cpu", "--width", "64", "--height", "64", "--steps", "2",
-         "--max-examples", "3", "--junit-xml", str(junit)],
-        capture_output=True, text=True, timeout=280,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mock_server.cli",
+            "conformance",
+            "--model-dir",
+            str(tiny_dirs.model_dir),
+            "--ip-adapter-dir",
+            str(tiny_dirs.ip_adapter_dir),
+            "--device",
+            "cpu",
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--steps",
+            "2",
+            "--max-examples",
+            "3",
+            "--junit-xml",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     out = done.stdout
     assert done.returncode == 0, out[-4000:] + done.stderr[-2000:]
     report = out[out.index("ipmock conformance report (64x64, 2 steps)") :]
@@ -69,20 +89,47 @@ def test_the_gpu_bench_runs_on_cpu_and_matches_plain_diffusers(
 ) -> None:
     figures = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.gpu_generation", "--model-dir", str(tiny_dirs.model_dir),
-         "--ip-adapter-dir", str(tiny_dirs.ip_adapter_dir), "--device", "cpu",
-         "--width", "64", "--height", "64", "--steps", "2", "--samples", "1", "2",
-         "--repeat", "1", "--warmup", "0", "--json", str(figures)],
-        capture_output=True, text=True, timeout=110,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench.gpu_generation",
+            "--model-dir",
+            str(tiny_dirs.model_dir),
+            "--ip-adapter-dir",
+            str(tiny_dirs.ip_adapter_dir),
+            "--device",
+            "cpu",
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--steps",
+            "2",
+            "--samples",
+            "1",
+            "2",
+            "--repeat",
+            "1",
+            "--warmup",
+            "0",
+            "--json",
+            str(figures),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "seconds per image, 64x64, 2 steps" in done.stdout
     document = json.loads(figures.read_text())
     assert document["complete"] is True and document["meta"]["deterministic"] is False  # CPU
     rows = document["rows"]
     assert [(r["adapter"], r["samples"]) for r in rows] == [
-        (None, 1), (None, 2), ("ip-adapter_sdxl", 1), ("ip-adapter_sdxl", 2)
-    ]  # fmt: skip
+        (None, 1),
+        (None, 2),
+        ("ip-adapter_sdxl", 1),
+        ("ip-adapter_sdxl", 2),
+    ]
     # Same seeds, same arguments, same modules: the reference makes diffusers' own images.
     assert all(r["mean_abs_diff"] == 0 for r in rows), rows
     assert all(r["ipmock"] > 0 and r["diffusers"] > 0 for r in rows)

@@ -39,8 +39,12 @@ def test_the_gpu_run_passes_in_the_gpu_machines_versions(tmp_path: Path) -> None
     }
     done = subprocess.run(
         ["bash", "scripts/gpu_run.sh", "--rehearse"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=560,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=560,
+    )
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-8000:]
     assert "gpu_run: conformance exit 0, bench exit 0" in log

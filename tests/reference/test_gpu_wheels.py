@@ -70,10 +70,14 @@ def test_a_version_the_machine_holds_too_old_travels_with_what_it_needs() -> Non
     machine = {"transformers": "5.17.0", "huggingface-hub": "1.33.0", "hypothesis": "6.100.0"}
     selection = select(world, machine, {"numpy", "tokenizers", "filelock", "attrs"})
     assert selection.carried == {
-        "diffusers": "0.42.1", "httpx2": "2.0.0", "huggingface-hub": "2.4.0",
-        "hypothesis": "6.170.27", "orjson": "3.13.0", "schemathesis": "4.32.5",
+        "diffusers": "0.42.1",
+        "httpx2": "2.0.0",
+        "huggingface-hub": "2.4.0",
+        "hypothesis": "6.170.27",
+        "orjson": "3.13.0",
+        "schemathesis": "4.32.5",
         "transformers": "5.25.0",
-    }  # fmt: skip
+    }
     assert selection.why["huggingface-hub"] == (
         "the machine's 1.33.0 fails transformers 5.25.0 needs huggingface-hub<3.0,>=2.4"
     )
@@ -149,8 +153,18 @@ def test_this_environment_carries_what_the_machine_lacks_or_holds_too_old() -> N
     carried = selection.carried
     # ipmock's own needs, one behind a marker (httptools), the gpu extra's, verify's, and
     # needs of needs (referencing -> rpds-py, schemathesis -> harfile).
-    for name in ("orjson", "redis", "starlette", "httptools", "jsonschema-rs", "diffusers",
-                 "transformers", "schemathesis", "rpds-py", "harfile"):  # fmt: skip
+    for name in (
+        "orjson",
+        "redis",
+        "starlette",
+        "httptools",
+        "jsonschema-rs",
+        "diffusers",
+        "transformers",
+        "schemathesis",
+        "rpds-py",
+        "harfile",
+    ):
         assert carried.get(name) == metadata.version(name)
     # Older there than schemathesis needs: they travel.
     assert {"hypothesis", "pytest"} <= carried.keys()

@@ -298,8 +298,18 @@ def test_served_http_flow_with_the_docs_example_code(
     cache = tmp_path / "weights"
     cache.mkdir()
     (cache / "tiny").symlink_to(tiny_dirs.model_dir.parent)  # built this session: reused
-    args = ("--backend", "diffusers", "--random-weights", "tiny", "--weights-cache", str(cache),
-            "--device", "cpu", "--allow-image-network", "127.0.0.0/8")  # fmt: skip
+    args = (
+        "--backend",
+        "diffusers",
+        "--random-weights",
+        "tiny",
+        "--weights-cache",
+        str(cache),
+        "--device",
+        "cpu",
+        "--allow-image-network",
+        "127.0.0.0/8",
+    )
     with running_server(*args, env={"OMP_NUM_THREADS": "1"}) as base:
         # The docs' code: a JSON string body, no Content-Type, the key in API-Key.
         url = f"{base}/sdxl/text2image/v1"
@@ -312,8 +322,9 @@ def test_served_http_flow_with_the_docs_example_code(
             job_id = response.json()["id"]
             assert response.json()["status"] == "PENDING"
             deadline = time.monotonic() + WAIT_S
-            while (answer := requests.get(f"{url}/status/{job_id}", headers=headers,
-                                          timeout=10).json())["status"] == "PENDING":  # fmt: skip
+            while (
+                answer := requests.get(f"{url}/status/{job_id}", headers=headers, timeout=10).json()
+            )["status"] == "PENDING":
                 assert time.monotonic() < deadline, "still PENDING"
                 time.sleep(0.05)
             assert answer["status"] == "SUCCESS", answer
@@ -329,8 +340,9 @@ def test_served_http_flow_with_the_docs_example_code(
         data["ip_adapter_image"] = "http://10.0.0.1/face.png"
         job_id = requests.post(url, headers=headers, data=json.dumps(data), timeout=10).json()["id"]
         deadline = time.monotonic() + WAIT_S
-        while (answer := requests.get(f"{url}/status/{job_id}", headers=headers,
-                                      timeout=10).json())["status"] == "PENDING":  # fmt: skip
+        while (
+            answer := requests.get(f"{url}/status/{job_id}", headers=headers, timeout=10).json()
+        )["status"] == "PENDING":
             assert time.monotonic() < deadline, "still PENDING"
             time.sleep(0.05)
         assert answer["status"] == "FAILURE"

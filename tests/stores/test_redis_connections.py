@@ -116,10 +116,18 @@ def test_many_times_more_concurrent_submits_than_connections_are_all_answered_an
 ) -> None:
     output: list[str] = []
     with (
-        running_server("--store", redis_url, "--workers", "2", "--redis-connections", "4",
-                       start_timeout=60, output=output) as url,
+        running_server(
+            "--store",
+            redis_url,
+            "--workers",
+            "2",
+            "--redis-connections",
+            "4",
+            start_timeout=60,
+            output=output,
+        ) as url,
         httpx.Client(base_url=url, timeout=30.0) as admin,
-    ):  # fmt: skip
+    ):
         answers = asyncio.run(_burst(url, 100))
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [202] * 100, [a.text for a in answers if a.status_code != 202][:3]

@@ -65,10 +65,11 @@ def test_two_hosts_share_the_queue_the_clock_and_the_journal(redis_url: str) -> 
 
 def test_the_in_flight_cap_holds_across_workers(redis_url: str) -> None:
     with (
-        running_server("--store", redis_url, "--workers", "2", "--max-in-flight", "5",
-                       start_timeout=60) as url,
+        running_server(
+            "--store", redis_url, "--workers", "2", "--max-in-flight", "5", start_timeout=60
+        ) as url,
         fresh_connection_client(url) as client,
-    ):  # fmt: skip
+    ):
         codes = [client.post(SUBMIT, json=BODY).status_code for _ in range(8)]
         assert codes == [202] * 5 + [429] * 3
         refused = client.post(SUBMIT, json=BODY)
@@ -106,9 +107,11 @@ def test_a_redis_crash_loses_no_acknowledged_job(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "memcached://127.0.0.1/"])
 def test_an_unusable_store_is_refused_at_start(url: str) -> None:
     done = subprocess.run(
-        [*IPMOCK, "serve", "--port", "0", "--store", url], capture_output=True, text=True,
+        [*IPMOCK, "serve", "--port", "0", "--store", url],
+        capture_output=True,
+        text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert done.returncode == 2
     assert "--store" in done.stderr or "store must be" in done.stderr
 

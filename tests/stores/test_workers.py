@@ -34,10 +34,20 @@ class Workers:
     def start(self, name: str, *args: str) -> None:
         log = (self.folder / f"{name}.log").open("wb")
         self.running[name] = subprocess.Popen(
-            [sys.executable, "-m", "mock_server.cli", "worker", "--store", self.store,
-             "--name", name, *args],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "mock_server.cli",
+                "worker",
+                "--store",
+                self.store,
+                "--name",
+                name,
+                *args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.wait_for(name, "taking jobs from")
 
     def log(self, name: str) -> str:
@@ -146,10 +156,15 @@ def test_a_working_worker_keeps_its_job(served: tuple[httpx.Client, Workers]) ->
 def make_job(prompt: str) -> Job:
     now = time.time()
     return Job(
-        id=new_job_id(), owner=key_fingerprint("k"), scenario=GENERATE,
-        request={"prompt": prompt, "width": 64, "height": 64, "samples": 1}, seed=1,
-        created_at=now, expires_at=now + 60, forget_at=now + 120,
-    )  # fmt: skip
+        id=new_job_id(),
+        owner=key_fingerprint("k"),
+        scenario=GENERATE,
+        request={"prompt": prompt, "width": 64, "height": 64, "samples": 1},
+        seed=1,
+        created_at=now,
+        expires_at=now + 60,
+        forget_at=now + 120,
+    )
 
 
 @pytest.mark.anyio
@@ -208,8 +223,10 @@ def test_worker_options_are_checked(redis_url: str) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "mock_server.cli", "worker", *args],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     assert "must be the redis:// URL" in run("--store", "memory").stderr
     unreachable = run("--store", "redis://127.0.0.1:1/0")

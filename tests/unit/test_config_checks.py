@@ -77,9 +77,14 @@ def test_an_unknown_scenario_is_named_by_where_it_is(tmp_path: Path, text: str, 
 
 @pytest.mark.parametrize(
     ("status", "code"),
-    [(401, "unauthorized"), (402, "insufficient_credits"), (429, "rate_limited"),
-     (500, "server_error"), (503, "busy")],
-)  # fmt: skip
+    [
+        (401, "unauthorized"),
+        (402, "insufficient_credits"),
+        (429, "rate_limited"),
+        (500, "server_error"),
+        (503, "busy"),
+    ],
+)
 def test_documented_refusals_load(tmp_path: Path, status: int, code: str) -> None:
     path = tmp_path / "ipmock.toml"
     path.write_text(

@@ -70,8 +70,9 @@ def test_kinds_are_limited_to_those_configured() -> None:
 
 
 def test_drawn_faults_carry_the_mix_settings() -> None:
-    mix = FaultMix(rate=1.0, kinds=("busy", "dribble", "delay"), seconds=2, jitter=0.5,
-                   retry_after=9)  # fmt: skip
+    mix = FaultMix(
+        rate=1.0, kinds=("busy", "dribble", "delay"), seconds=2, jitter=0.5, retry_after=9
+    )
     draws = [f for f in _draws(_book(mix), 300) if f is not None]
     for fault in draws:
         assert fault.jitter == 0.0  # settled when drawn
@@ -273,12 +274,16 @@ def test_fault_steps_in_the_config_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ('{ at_request = 1, kind = "reset", on = "sumbit" }',
-         "scenarios.0.faults.0.on: 'sumbit' is not one of ['submit', 'poll', 'download']"),
-        ('{ at_request = 2, kind = "reset", on = "submit" }',
-         "scenarios.0.faults.0.at_request: 1 was expected"),
+        (
+            '{ at_request = 1, kind = "reset", on = "sumbit" }',
+            "scenarios.0.faults.0.on: 'sumbit' is not one of ['submit', 'poll', 'download']",
+        ),
+        (
+            '{ at_request = 2, kind = "reset", on = "submit" }',
+            "scenarios.0.faults.0.at_request: 1 was expected",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_fault_step_is_named(tmp_path: Path, fault: str, message: str) -> None:
     with pytest.raises(ConfigError) as refused:
         _load(tmp_path, f'[[scenarios]]\nname = "x"\nfaults = [{fault}]\n')

@@ -23,11 +23,31 @@ KEY = "sk-test-hostile"
 VALID = json.dumps({"prompt": PROMPT}).encode()
 # Written out by hand: every field the docs (and their sibling pages) name.
 KNOWN_FIELDS = [
-    "model_id", "prompt", "negative_prompt", "num_inference_steps", "strength", "samples",
-    "guidance_scale", "width", "height", "ip_adapter", "ip_adapter_scale", "ip_adapter_image",
-    "ip_adapter_style_images", "seed", "scheduler", "refiner", "safety_checker", "base64",
-    "lora_models", "lora_weights", "embeddings", "clip_skip", "webhook", "server_id",
-]  # fmt: skip
+    "model_id",
+    "prompt",
+    "negative_prompt",
+    "num_inference_steps",
+    "strength",
+    "samples",
+    "guidance_scale",
+    "width",
+    "height",
+    "ip_adapter",
+    "ip_adapter_scale",
+    "ip_adapter_image",
+    "ip_adapter_style_images",
+    "seed",
+    "scheduler",
+    "refiner",
+    "safety_checker",
+    "base64",
+    "lora_models",
+    "lora_weights",
+    "embeddings",
+    "clip_skip",
+    "webhook",
+    "server_id",
+]
 
 
 def _client(clock: Clock, **options: Any) -> httpx.AsyncClient:

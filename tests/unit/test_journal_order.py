@@ -69,8 +69,11 @@ async def test_an_answer_is_recorded_once_with_what_was_sent() -> None:
     await JournalMiddleware(app, journal, Clock())(_scope("/plain"), receive, _no_send)
     (entry,) = await journal.entries()
     assert (entry["path"], entry["status"], entry["fault"], entry["dropped"]) == (
-        "/plain", 200, None, False,
-    )  # fmt: skip
+        "/plain",
+        200,
+        None,
+        False,
+    )
 
 
 async def _no_send(message: dict[str, Any]) -> None:

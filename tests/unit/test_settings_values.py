@@ -15,9 +15,12 @@ def test_plain_values_become_the_fields_types(tmp_path: Path) -> None:
     config = tmp_path / "ipmock.toml"
     config.touch()
     settings = Settings(
-        api_keys=["sk-a", Secret("sk-b")], admin_token="tok", config=str(config),
-        job_ttl=5, port="9000",
-    )  # type: ignore[arg-type]  # fmt: skip
+        api_keys=["sk-a", Secret("sk-b")],
+        admin_token="tok",
+        config=str(config),
+        job_ttl=5,
+        port="9000",
+    )  # type: ignore[arg-type]
     assert settings.api_keys == (Secret("sk-a"), Secret("sk-b"))
     assert settings.admin_token == Secret("tok")
     assert settings.config == config and isinstance(settings.config, Path)
