@@ -40,12 +40,24 @@ class UnknownScenario(IpmockError, LookupError):
 
 @dataclass(frozen=True)
 class Refusal:
-    """The request is refused outright with an HTTP error and no job."""
+    """The request is refused outright with an HTTP error and no job.
+
+    ``retry_after`` is sent as the Retry-After header, in seconds, on any status (a mock
+    may simulate an odd server); left out, a 429 or 503 sends 1, as the API's contract
+    requires, and any other status sends none."""
 
     http_status: int
     code: str
     error: str
     retry_after: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.retry_after is None and self.http_status in RETRY_AFTER_STATUSES:
+            object.__setattr__(self, "retry_after", 1)
+
+
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+"""The statuses the API's contract (schema/openapi.json) sends with Retry-After."""
 
 
 REFUSALS: Mapping[str, Refusal] = {
