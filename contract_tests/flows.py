@@ -11,11 +11,18 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from mock_server.config import ConfigError, scenario_from_json
+from mock_server.exceptions import IpmockError
 from mock_server.faults import REFUSING_FAULT_KINDS, SLOW_FAULT_KINDS, Fault
 from mock_server.scenarios import REFUSALS, Scenario
+from mock_server.words import did_you_mean, shorten
 
 SUBMIT_REFUSALS = {kind: REFUSALS[kind] for kind in ("rate-limited", "busy")}
 """The refusals a submit may get before its job is made (REFUSING_FAULT_KINDS)."""
+
+
+class FlowError(IpmockError, ValueError):
+    """A flow's JSON (``Flow.from_json``) is not a flow: says which field and why."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +100,28 @@ class Flow:
 
     @classmethod
     def from_json(cls, text: str) -> Flow:
-        data = json.loads(text)
-        data["submit_refusals"] = tuple(tuple(r) for r in data["submit_refusals"])
-        data["faults"] = tuple(Fault(**f) for f in data["faults"])
-        return cls(**data)
+        """The flow ``to_json`` printed. A key left out takes its default (a replay line
+        from an older ipmock keeps working); an unknown key or a bad value is a FlowError
+        naming it."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise FlowError(f"a flow must be JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise FlowError(f"a flow must be a JSON object, got {json.dumps(shorten(data))}")
+        known = [f.name for f in fields(cls)]
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            named = ", ".join(f"{shorten(k)!r}{did_you_mean(k, known)}" for k in unknown)
+            raise FlowError(f"unknown flow field(s) {named}; known: {', '.join(known)}")
+        values = dict(data)
+        for name, value in data.items():
+            checked = _FLOW_CHECKS[name](value)
+            if checked is None:
+                wanted = _FLOW_WANTED[name]
+                raise FlowError(f"flow {name}: {json.dumps(shorten(value))} is not {wanted}")
+            values[name] = checked[0]
+        return cls(**values)
 
     def _fault_words(self, fault: Fault) -> str:
         detail = {
@@ -140,3 +165,61 @@ class Flow:
             + (f", URLs expire {self.url_ttl:g} s after SUCCESS" if self.url_ttl else "")
         )
         return "; ".join(steps)
+
+
+def _refusals(value: Any) -> tuple[tuple[tuple[str, int], ...]] | None:
+    if not isinstance(value, list):
+        return None
+    pairs = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and item[0] in SUBMIT_REFUSALS):
+            return None
+        if not _is_int(item[1]) or not 0 <= item[1] <= 3600:
+            return None
+        pairs.append((item[0], item[1]))
+    return (tuple(pairs),)
+
+
+def _faults(value: Any) -> tuple[tuple[Fault, ...]] | None:
+    if not isinstance(value, list):
+        return None
+    try:
+        return (scenario_from_json({"faults": value}, "flow").faults,)
+    except ConfigError as exc:
+        raise FlowError(str(exc)) from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+_FLOW_CHECKS: dict[str, Any] = {
+    "submit_refusals": _refusals,
+    "pending_polls": lambda v: (v,) if v is None or (_is_int(v) and v >= 0) else None,
+    "faults": _faults,
+    "outcome": lambda v: (v,) if v in ("success", "failure") else None,
+    "error": lambda v: (v,) if isinstance(v, str) and v else None,
+    "samples": lambda v: (v,) if _is_int(v) and 1 <= v <= 4 else None,
+    "extra_fields": lambda v: (v,) if isinstance(v, bool) else None,
+    "url_ttl": lambda v: (v,) if v is None or _number(v) else None,
+    "request": lambda v: (v,) if isinstance(v, dict) else None,
+}
+"""Each field's check: its value wrapped in a 1-tuple (faults and refusals as the flow
+holds them), or None for a value the field cannot take (FlowError: _FLOW_WANTED)."""
+
+_FLOW_WANTED = {
+    "submit_refusals": 'a list of [kind, retry_after] pairs, kind "rate-limited" or "busy", '
+    "retry_after an integer from 0 to 3600",
+    "pending_polls": "an integer of at least 0 or null (PENDING forever)",
+    "faults": "a list of faults",
+    "outcome": '"success" or "failure"',
+    "error": "a non-empty string",
+    "samples": "an integer from 1 to 4",
+    "extra_fields": "true or false",
+    "url_ttl": "a number of at least 0 or null",
+    "request": "a JSON object (the request body)",
+}
