@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +16,11 @@ import pytest
 from contract_tests.flows import Flow, FlowError
 from contract_tests.server import running_server
 from mock_server import IpmockError
+from mock_server.cli.options import parse, warn_unknown_variables
 from mock_server.faults import Fault
 from mock_server.scenarios import Refusal
 
+REPO = Path(__file__).resolve().parent.parent
 SUBMIT = "/sdxl/text2image/v1"
 BODY = json.dumps({"prompt": "a lighthouse at dusk", "width": 64, "height": 64})
 
@@ -155,3 +161,30 @@ def test_a_bad_flow_is_a_clear_ipmock_error(text: str, named: str) -> None:
         Flow.from_json(text)
     assert isinstance(caught.value, FlowError)
     assert named in str(caught.value)
+
+
+# --- 4. a misspelt IPMOCK_ variable is named, not silently ignored -----------------
+
+
+def test_a_misspelt_variable_gets_one_line_naming_the_right_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("IPMOCK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("IPMOCK_PROT", "9000")
+    monkeypatch.setenv("IPMOCK_STORE", "memory")  # a real one: no warning
+    monkeypatch.setenv("IPMOCK_SCHEMATHESIS_EXAMPLES", "5")  # the test suite's: none
+    _, args = parse(["serve"])
+    assert args.port is None or args.port == 8000
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "ipmock: warning: IPMOCK_PROT is not an ipmock variable, ignored "
+        "(did you mean IPMOCK_PORT?)"
+    ]
+
+
+def test_no_variable_the_docs_name_is_warned_about() -> None:
+    named = set(re.findall(r"IPMOCK_[A-Z_]*[A-Z]", (REPO / "README.md").read_text("utf-8")))
+    named -= {"IPMOCK_PROT"}  # the README's example of a misspelling
+    assert named, "the README names IPMOCK_ variables"
+    assert warn_unknown_variables(dict.fromkeys(named, "1"), io.StringIO()) == []

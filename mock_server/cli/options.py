@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, fields
 from importlib.metadata import PackageNotFoundError, version
@@ -21,11 +22,13 @@ from mock_server.settings import (
     Settings,
     checked,
     choice,
+    environ_name,
     environ_values,
     flag_name,
     is_redis_url,
     seconds,
 )
+from mock_server.words import closest
 
 DESCRIPTION = """\
 ipmock: a local stand-in for the ImagePipeline SDXL text-to-image API (with IP-Adapters).
@@ -204,6 +207,7 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentParser, a
     if extra:
         command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in ("serve", "worker"):
+        warn_unknown_variables(os.environ)
         names = tuple(MODEL_OPTIONS) + (("store",) if args.command == "worker" else ())
         _options_from_environ(command, args, names)
         args.weights_cache = args.weights_cache or DEFAULT_WEIGHTS_CACHE
@@ -211,6 +215,36 @@ def parse(argv: Sequence[str] | None = None) -> tuple[argparse.ArgumentParser, a
     if args.command == "worker" and args.store is None:
         command.error("--store is required (or IPMOCK_STORE): the Redis URL of `ipmock serve`")
     return command, args
+
+
+OTHER_VARIABLES = frozenset(
+    {"IPMOCK_MODELS", "IPMOCK_SCHEMATHESIS_EXAMPLES", "IPMOCK_SCHEMATHESIS_RANDOM"}
+)
+"""ipmock's variables that are no option of serve or worker: the test suite's (a GPU
+test's weights folder, the schemathesis run's size and randomness)."""
+
+
+def known_variables() -> frozenset[str]:
+    """Every IPMOCK_ variable ipmock reads: serve's settings, the model options, the
+    worker's store, and OTHER_VARIABLES."""
+    options = {"IPMOCK_" + name.upper() for name in MODEL_OPTIONS}
+    return frozenset({environ_name(name) for name in PARSERS} | options | OTHER_VARIABLES)
+
+
+def warn_unknown_variables(environ: Mapping[str, str], stream: Any = None) -> list[str]:
+    """One line on stderr for each IPMOCK_ variable ipmock does not read (a misspelling
+    would otherwise be silently ignored), with the closest known name; the lines."""
+    known = known_variables()
+    lines = []
+    for variable in sorted(environ):
+        if variable.startswith("IPMOCK_") and variable not in known:
+            # Matched after the prefix, which every name shares (else any name is close).
+            close = closest(variable.removeprefix("IPMOCK_"), [k[7:] for k in known])
+            hint = f" (did you mean IPMOCK_{close}?)" if close else ""
+            lines.append(f"ipmock: warning: {variable} is not an ipmock variable, ignored{hint}")
+    for line in lines:
+        print(line, file=stream or sys.stderr)
+    return lines
 
 
 def _options_from_environ(
