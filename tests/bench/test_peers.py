@@ -32,8 +32,9 @@ from bench.serve_throughput import WrkResult
 from bench.support import procfs
 from bench.support.bodies import SUBMIT_BODY
 from mock_server import contract
+from tests.conftest import REPO
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+BENCH = REPO / "bench"
 BASE = "http://127.0.0.1:4010"
 
 

@@ -9,7 +9,6 @@ import json
 import sys
 import types
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,9 +20,8 @@ from bench.support.bodies import DOCS_EXAMPLE
 from contract_tests.example_client import Policy, Text2ImageClient
 from contract_tests.flows import Flow
 from contract_tests.strategies import server_flows
-from tests.conftest import running_server
-
-from .helpers import TIMEOUT, Api, check_download, png_size
+from tests.conftest import REPO, running_server
+from tests.support.served import TIMEOUT, Api, check_download, png_size
 
 # The second example on the page (under "Status"): four samples, the face adapter.
 DOCS_FACE_EXAMPLE: dict[str, Any] = {
@@ -152,7 +150,7 @@ def test_public_url_is_the_base_of_download_urls(
 
 
 def _readme_fuzz_example() -> str:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Fuzz your client", 1)[1]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+
+from tests.conftest import REPO
 
 USER_TESTS = """
 import json
@@ -155,7 +156,7 @@ def test_fixtures_in_a_users_test_file(pytester: pytest.Pytester) -> None:
 
 
 def _readme_block(containing: str) -> str:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
     [block] = [b for b in blocks if containing in b]
     return block

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from .helpers import SUBMIT, Api, png_size
+from tests.conftest import REPO
+from tests.support.served import SUBMIT, Api, png_size
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture(scope="session")

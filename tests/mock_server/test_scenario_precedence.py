@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.http.journal import SCENARIO_SCOPE_KEY
 from mock_server.scenarios import SCENARIO_HEADER, Match, Rule, Scenario, ScenarioBook
 from mock_server.state import MemoryQueue, MockState
+from tests.conftest import REPO
 
 SOURCES = ("header", "key", "queue", "rule", "chaos")
 PICKS = {
@@ -71,7 +71,7 @@ def _numbered(text: str) -> list[str]:
 
 
 def test_the_docstring_of_choose_is_the_readme_list() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = readme.split("For each submit the first of these that names a scenario wins:")[1]
     listed = _numbered(section.lstrip("\n"))
     assert len(listed) == 6

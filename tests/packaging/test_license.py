@@ -8,7 +8,7 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
 
 
 def test_the_license_file_is_mit_by_the_ipmock_authors() -> None:

@@ -19,8 +19,9 @@ import mock_server
 from mock_server import contract, exceptions
 from mock_server.exceptions import IpmockError
 from mock_server.scenarios import REFUSALS
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 PACKAGES = (mock_server, contract_tests)
 OPTIONAL = {"numpy", "PIL", "torch", "diffusers", "transformers", "safetensors"}
 """Third-party packages of the gpu extra: a module that needs one is skipped without it."""

@@ -12,8 +12,7 @@ from PIL import Image
 
 from reference_impl.build import ModelDirs, build_random_model_dir
 from reference_impl.pipeline import ReferencePipeline, generate, load_pipeline
-
-from .helpers import checkerboard, make_request, picture, pixels
+from tests.support.pictures import checkerboard, make_request, picture, pixels
 
 
 @pytest.fixture(scope="session")

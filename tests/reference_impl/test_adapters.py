@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 from reference_impl.pipeline import ReferencePipeline, encode_adapter_images, generate
-
-from .helpers import ALL_ADAPTERS, assert_differ, assert_same, make_request, picture
+from tests.support.pictures import ALL_ADAPTERS, assert_differ, assert_same, make_request, picture
 
 Run = Callable[..., np.ndarray]
 

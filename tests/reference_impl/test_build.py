@@ -34,8 +34,7 @@ from reference_impl.random_weights import (
     write_safetensors,
     write_shards,
 )
-
-from .helpers import ALL_ADAPTERS
+from tests.support.pictures import ALL_ADAPTERS
 
 SDXL_FILES = [
     "model_index.json",

@@ -11,8 +11,7 @@ from diffusers import StableDiffusionXLPipeline
 from PIL import Image
 
 from reference_impl.pipeline import ReferencePipeline, call_arguments, generate
-
-from .helpers import assert_differ, assert_same, make_request
+from tests.support.pictures import assert_differ, assert_same, make_request
 
 Run = Callable[..., np.ndarray]
 

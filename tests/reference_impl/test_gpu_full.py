@@ -18,8 +18,7 @@ import torch
 
 from reference_impl.build import ModelDirs, build_random_model_dir
 from reference_impl.pipeline import ReferencePipeline, generate, load_pipeline
-
-from .helpers import ALL_ADAPTERS, checkerboard, make_request, picture
+from tests.support.pictures import ALL_ADAPTERS, checkerboard, make_request, picture
 
 pytestmark = [
     pytest.mark.gpu,

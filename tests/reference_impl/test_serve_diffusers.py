@@ -32,9 +32,8 @@ from mock_server.config import load_book
 from reference_impl.build import ModelDirs
 from reference_impl.pipeline import ReferencePipeline
 from reference_impl.server import DiffusersGenerator
-from tests.integration.test_docs_example import DOCS_EXAMPLE
-
-from .helpers import picture
+from tests.contract_tests.test_docs_example_served import DOCS_EXAMPLE
+from tests.support.pictures import picture
 
 WAIT_S = 30.0
 KEY = "sk-real-images"

@@ -21,8 +21,7 @@ from reference_impl.tokenizer_files import (
     clip_vocab,
     write_tokenizer_files,
 )
-
-from .helpers import PROMPT
+from tests.support.pictures import PROMPT
 
 DOCS_PROMPT = (
     "cinematic still woman holding mango juice. emotional, harmonious, vignette, highly "

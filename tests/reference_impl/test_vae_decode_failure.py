@@ -20,8 +20,8 @@ from mock_server.config import load_book
 from reference_impl.build import ModelDirs
 from reference_impl.pipeline import ReferencePipeline, generate, load_pipeline, prepare_decode
 from reference_impl.server import DiffusersGenerator
+from tests.support.pictures import make_request
 
-from .helpers import make_request
 from .test_serve_diffusers import BODY, KEY, Served, downloads, settled, submit
 
 

@@ -21,7 +21,6 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +35,8 @@ from referencing.jsonschema import DRAFT202012
 from mock_server import Clock, Scenario, Settings, create_app, faults
 from mock_server.faults import Fault
 from mock_server.scenarios import BUILT_IN, SCENARIO_HEADER, TEST_KEY_PREFIX, ScenarioBook
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO / "schema"
 REQUEST_FILE = "request.schema.json"
 RESPONSE_FILE = "response.schema.json"

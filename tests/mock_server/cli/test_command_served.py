@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import running_server
-
-from .helpers import Api, poll_until_done
+from tests.support.served import Api, poll_until_done
 
 RULES = """\
 # Prompts that mention "explode" fail after one PENDING poll; everything else is default.

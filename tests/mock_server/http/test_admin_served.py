@@ -10,7 +10,7 @@ import json
 import uuid
 from typing import Any
 
-from .helpers import SUBMIT, Api, check_download, poll_until_done
+from tests.support.served import SUBMIT, Api, check_download, poll_until_done
 
 
 def _submits(api: Api) -> list[dict[str, Any]]:

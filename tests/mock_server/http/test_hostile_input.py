@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mock_server import Clock, Settings, create_app
-from tests.unit.docs_table import ADAPTERS, PROMPT, SUBMIT
+from tests.support.docs_table import ADAPTERS, PROMPT, SUBMIT
 
 KEY = "sk-test-hostile"
 VALID = json.dumps({"prompt": PROMPT}).encode()

@@ -17,6 +17,7 @@ import pytest
 
 from contract_tests.inprocess import MockHarness
 from contract_tests.server import RunningMock, running_server
+from tests.conftest import REPO
 
 SUBMIT = "/sdxl/text2image/v1"
 STATUS = "/sdxl/text2image/v1/status/{id}"
@@ -439,7 +440,7 @@ def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
 
 
 def test_the_readmes_faults_toml_plays_as_the_readme_says(tmp_path: Path) -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     config = tmp_path / "faults.toml"
     config.write_text(readme.split("# faults.toml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
     with (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Api, poll_until_done
+from tests.support.served import Api, poll_until_done
 
 
 def _failure_body(body: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ import os
 import re
 import socket
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,9 @@ from mock_server.http import uvicorn_check
 from mock_server.http.app import create_app
 from mock_server.http.inplace import MockHttpProtocol
 from mock_server.settings import Settings
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 
 
 def test_the_installed_uvicorn_fits_the_in_place_protocol() -> None:

@@ -20,8 +20,8 @@ from mock_server.http.journal import Exchange
 from mock_server.state import StoreUnavailable
 from mock_server.state import redis as redis_state
 from mock_server.state.redis import RedisState
-from tests.redis_server import RedisServer
-from tests.stores.test_store_contract import make_job
+from tests.mock_server.state.test_store_contract import make_job
+from tests.support.redis_server import RedisServer
 
 SUBMIT = "/sdxl/text2image/v1"
 BODY = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64}

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from contract_tests.server import running_server
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 SUBMIT = "/sdxl/text2image/v1"
 IPMOCK = [sys.executable, "-m", "mock_server.cli"]

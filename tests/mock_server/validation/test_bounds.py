@@ -18,7 +18,7 @@ import pytest
 
 from mock_server.validation import Accepted, InvalidRequest, validate
 from mock_server.validation.tokens import count_tokens
-from tests.unit.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
+from tests.support.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
 
 # -- the docs, by hand ----------------------------------------------------------------
 #

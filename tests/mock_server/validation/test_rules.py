@@ -12,7 +12,7 @@ import pytest
 
 from mock_server import contract
 from mock_server.validation import Accepted, GenerationRequest, InvalidRequest, validate
-from tests.unit.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
+from tests.support.docs_table import ADAPTERS, IMAGE, PROMPT, STYLE, SUBMIT
 
 DATA_URL = "data:image/png;base64,iVBORw0KGgo,AAAA,BBBB"
 UUID = "123e4567-e89b-12d3-a456-426614174000"
