@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from mock_server import contract
 from mock_server.exceptions import IpmockError
@@ -47,8 +47,17 @@ def _errors(instance: Any, schema: dict[str, Any], where: str, *, each: bool = F
     problems: list[str] = []
     for error in validator.iter_errors(instance):
         path = list(error.absolute_path)
+        if isinstance(error.instance, float) and not math.isfinite(error.instance):
+            continue  # _not_finite says it once; its type and range errors only repeat it
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             problems += _unknown_keys(path, error.instance, error.schema)
+        elif error.validator == "enum":
+            problems.append(_at(path, error.message + _closest_value(error)))
+        elif error.validator == "const" and isinstance(error.schema, dict):
+            why = error.schema.get("description")
+            wanted = json.dumps(error.validator_value)
+            said = f"{json.dumps(shorten(error.instance))} is not {wanted}"
+            problems.append(_at(path, f"{said}: {why}" if why else said))
         else:
             problems.append(_at(path, error.message))
     problems += _not_finite(instance)
@@ -73,6 +82,14 @@ def _unknown_keys(path: list[str | int], instance: dict[str, Any], schema: Any) 
     more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
     fields = f"field{'s' * (len(unknown) > 1)}"
     return [_at(path, f"unknown {fields} {named}{more}, not one of {', '.join(allowed)}")]
+
+
+def _closest_value(error: ValidationError) -> str:
+    """After jsonschema's "is not one of [...]": the allowed value closest to a
+    misspelt one, if any is close."""
+    enum = error.validator_value
+    allowed = [a for a in enum if isinstance(a, str)] if isinstance(enum, list) else []
+    return did_you_mean(error.instance, allowed) if isinstance(error.instance, str) else ""
 
 
 def _not_finite(instance: Any) -> list[str]:

@@ -17,6 +17,7 @@ from contract_tests.flows import Flow, FlowError
 from contract_tests.server import running_server
 from mock_server import IpmockError
 from mock_server.cli.options import parse, warn_unknown_variables
+from mock_server.config import ConfigError, load_book
 from mock_server.faults import Fault
 from mock_server.scenarios import Refusal
 
@@ -188,3 +189,43 @@ def test_no_variable_the_docs_name_is_warned_about() -> None:
     named -= {"IPMOCK_PROT"}  # the README's example of a misspelling
     assert named, "the README names IPMOCK_ variables"
     assert warn_unknown_variables(dict.fromkeys(named, "1"), io.StringIO()) == []
+
+
+# --- 6. config messages: one per problem, did-you-mean for values, the why --------
+
+
+def _config_error(tmp_path: Path, toml: str) -> str:
+    path = tmp_path / "ipmock.toml"
+    path.write_text(f'[[scenarios]]\nname = "x"\n{toml}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_book(path)
+    return str(caught.value).removeprefix(f"{path}: ")
+
+
+def test_an_infinite_number_is_said_once(tmp_path: Path) -> None:
+    said = _config_error(tmp_path, "pending_polls = 1e400")
+    assert said == "scenarios.0.pending_polls: inf is not a finite number"
+
+
+def test_a_misspelt_value_gets_did_you_mean(tmp_path: Path) -> None:
+    said = _config_error(tmp_path, 'faults = [{ at_request = 1, kind = "rest" }]')
+    assert said.startswith("scenarios.0.faults.0.kind: 'rest' is not one of ['rate-limited'")
+    assert said.endswith("(did you mean 'reset'?)")
+    said = _config_error(tmp_path, 'outcome = "sucess"')
+    assert "(did you mean 'success'?)" in said
+
+
+def test_a_second_submit_request_says_why_there_is_none(tmp_path: Path) -> None:
+    said = _config_error(tmp_path, 'faults = [{ on = "submit", at_request = 2, kind = "reset" }]')
+    assert said == (
+        "scenarios.0.faults.0.at_request: 2 is not 1: a job has one submit, so a fault on "
+        '"submit" is at_request 1'
+    )
+
+
+def test_the_readme_says_which_fault_fields_are_required() -> None:
+    schema = json.loads((REPO / "mock_server" / "config.schema.json").read_text("utf-8"))
+    required = schema["$defs"]["scenario"]["properties"]["faults"]["items"]["required"]
+    readme = " ".join((REPO / "README.md").read_text("utf-8").split())
+    assert "names its `kind` and its `at_request`, both required" in readme
+    assert sorted(required) == ["at_request", "kind"]

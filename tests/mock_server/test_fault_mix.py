@@ -280,7 +280,7 @@ def test_fault_steps_in_the_config_file(tmp_path: Path) -> None:
         ),
         (
             '{ at_request = 2, kind = "reset", on = "submit" }',
-            "scenarios.0.faults.0.at_request: 1 was expected",
+            "scenarios.0.faults.0.at_request: 2 is not 1: a job has one submit",
         ),
     ],
 )
