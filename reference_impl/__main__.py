@@ -22,6 +22,20 @@ from reference_impl.architectures import SIZES
 from reference_impl.build import ADAPTER_FOLDER, MODEL_FOLDER, build_random_model_dir
 
 
+def request_body(value: str) -> bytes:
+    """``--request``: inline JSON (a value starting with "{") as is, else the bytes of the
+    file it names; argparse's one-line error for a file that cannot be read."""
+    if value.lstrip().startswith("{"):
+        return value.encode()
+    try:
+        return Path(value).read_bytes()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither a readable JSON file ({exc.strerror}) nor inline JSON "
+            "(a value starting with '{')"
+        ) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m reference_impl", description=__doc__.split("\n")[0]
@@ -47,7 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--model-dir", type=Path, help="SDXL folder, if not under MODELS")
     gen.add_argument("--ip-adapter-dir", type=Path, help="IP-Adapter folder, if not under MODELS")
-    gen.add_argument("--request", type=Path, required=True, help="the request body, JSON")
+    gen.add_argument(
+        "--request",
+        type=request_body,
+        required=True,
+        metavar="FILE|JSON",
+        help="the request body: a JSON file, or the JSON itself (a value starting with '{')",
+    )
     gen.add_argument("--image", type=Path, help="the primary adapter's image (ip_adapter_image)")
     gen.add_argument("--style-image", type=Path, action="append", default=[])
     gen.add_argument("--out", type=Path, required=True)
@@ -58,13 +78,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> dict[str, object]:
+    from mock_server.validation import validate
+
+    request = validate(args.request).request  # checked before the slow imports
     import torch
     from PIL import Image
 
-    from mock_server.validation import validate
     from reference_impl.pipeline import generate, load_pipeline
 
-    request = validate(args.request.read_bytes()).request
     if request.seed == -1:
         request = replace(request, seed=secrets.randbelow(2**32))
     paths = ([args.image] if args.image else []) + args.style_image
@@ -135,7 +156,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     else:
-        print(json.dumps(_generate(args)))
+        from mock_server.validation import InvalidRequest
+
+        try:
+            print(json.dumps(_generate(args)))
+        except InvalidRequest as exc:  # the request, refused as the mock refuses it
+            print(f"python -m reference_impl generate: --request: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

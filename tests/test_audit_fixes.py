@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -229,3 +230,42 @@ def test_the_readme_says_which_fault_fields_are_required() -> None:
     readme = " ".join((REPO / "README.md").read_text("utf-8").split())
     assert "names its `kind` and its `at_request`, both required" in readme
     assert sorted(required) == ["at_request", "kind"]
+
+
+# --- 7. reference_impl generate --request: a path or inline JSON --------------------
+
+
+def test_request_takes_a_file_or_inline_json(tmp_path: Path) -> None:
+    from reference_impl.__main__ import request_body
+
+    body = '{"prompt": "a lighthouse at dusk"}'
+    (tmp_path / "req.json").write_text(body, encoding="utf-8")
+    assert request_body(str(tmp_path / "req.json")) == body.encode()
+    assert request_body(body) == body.encode()
+
+
+@pytest.mark.parametrize(
+    ("request_text", "said"),
+    [
+        (
+            "missing.json",
+            "argument --request: 'missing.json' is neither a readable JSON file (No such "
+            "file or directory) nor inline JSON (a value starting with '{')",
+        ),
+        ('{"prompt": ', "--request: the body is not valid JSON"),
+        ('{"prompt": ""}', "--request: prompt must be a string"),
+    ],
+)
+def test_a_bad_request_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], request_text: str, said: str
+) -> None:
+    from reference_impl.__main__ import main
+
+    argv = ["generate", str(tmp_path), "--request", request_text, "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exited:
+        sys.exit(main(argv))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("python -m reference_impl generate")
