@@ -13,7 +13,10 @@ way diffusers' ``encode_image`` does it, and the pipeline gets ``ip_adapter_imag
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -143,6 +146,28 @@ class ReferencePipeline:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+_TORCHVISION_FALLBACK = re.compile(r"`(CLIP|Siglip)ImageProcessor` requires torchvision ")
+"""transformers' note that these processors fall back to their PIL versions without
+torchvision: the fallback is what the gpu extra means to use (it installs no torchvision)."""
+
+
+class _TorchvisionFallbackFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _TORCHVISION_FALLBACK.match(record.getMessage())
+
+
+def quiet_known_noise() -> None:
+    """Silence exactly the lines the gpu extra printed on every start and generation, none
+    of which asks anything of the user: transformers' CLIPImageProcessor and
+    SiglipImageProcessor torchvision fallbacks, and diffusers' ``upcast_vae``
+    FutureWarning (its SDXL pipeline calls it itself to decode a float16 VAE in float32).
+    Every other warning and log line still shows."""
+    logger = logging.getLogger("transformers.utils.import_utils")
+    if not any(isinstance(f, _TorchvisionFallbackFilter) for f in logger.filters):
+        logger.addFilter(_TorchvisionFallbackFilter())
+    warnings.filterwarnings("ignore", r"`upcast_vae` is deprecated", FutureWarning)
+
+
 def load_pipeline(
     model_dir: Path | str,
     ip_adapter_dir: Path | str,
@@ -158,6 +183,7 @@ def load_pipeline(
     (``reference_impl.determinism``), and the VAE decodes in slices and tiles
     (``prepare_decode``).
     """
+    quiet_known_noise()  # before diffusers imports transformers' image processors
     import torch
     from diffusers import StableDiffusionXLPipeline as Pipeline
 

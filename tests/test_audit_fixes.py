@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import socket
+import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -269,3 +272,44 @@ def test_a_bad_request_is_one_line_not_a_traceback(
     assert said in err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("python -m reference_impl generate")
+
+
+# --- 8. the gpu extra's known noise is silenced, and nothing else ---------------------
+
+
+def test_generate_prints_no_torchvision_or_upcast_vae_noise(tmp_path: Path) -> None:
+    from reference_impl.build import build_random_model_dir
+
+    build_random_model_dir("tiny", tmp_path / "models", seed=0)
+    request = json.dumps({"prompt": "x", "width": 64, "height": 64, "num_inference_steps": 1})
+    argv = ["generate", str(tmp_path / "models"), "--request", request, "--out"]
+    argv += [str(tmp_path / "out"), "--device", "cpu", "--dtype", "float16"]  # float16: upcast
+    done = subprocess.run(
+        [sys.executable, "-m", "reference_impl", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["steps"] == 1
+    for noise in ("requires torchvision", "upcast_vae"):
+        assert noise not in done.stderr
+
+
+def test_only_the_known_noise_is_silenced(caplog: pytest.LogCaptureFixture) -> None:
+    from reference_impl.pipeline import quiet_known_noise
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_known_noise()
+        warnings.warn("`upcast_vae` is deprecated and will be removed", FutureWarning, stacklevel=1)
+        warnings.warn("`other_call` is deprecated and will be removed", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["`other_call` is deprecated and will be removed"]
+
+    logger = logging.getLogger("transformers.utils.import_utils")
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        logger.warning("`CLIPImageProcessor` requires torchvision (not installed); falling back")
+        logger.warning("`SiglipImageProcessor` requires torchvision (not installed); falling back")
+        logger.warning("`CLIPImageProcessor` something else entirely")
+    assert caplog.messages == ["`CLIPImageProcessor` something else entirely"]
