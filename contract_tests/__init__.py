@@ -38,9 +38,11 @@ from contract_tests.strategies import (
     server_flows,
     valid_requests,
 )
+from mock_server.state.admin import AdminRefused
 
 __all__ = [
     "PROPERTIES",
+    "AdminRefused",
     "AsyncText2ImageClient",
     "BrokenRequest",
     "ClientContractViolation",

@@ -1,6 +1,8 @@
 """The mock in this process: httpx clients (sync and async) with no sockets, on virtual time.
 
-``MockHarness`` owns one app, its virtual clock and admin helpers. Its clients reach
+``MockHarness`` owns one app, its virtual clock and admin helpers: the admin API's own
+logic (``mock_server.state.admin.Admin``, as ``harness.admin``), called in process, so
+they take and refuse what ``/__mock/`` takes and refuses. Its clients reach
 the app through httpx transports that turn a scenario's dropped connection into the
 ``httpx.RemoteProtocolError`` a real socket would give, so clients see what they would
 see over the network, without the network.
@@ -24,13 +26,11 @@ import httpx
 from anyio.from_thread import BlockingPortal
 
 from mock_server import Clock, Settings, create_app
-from mock_server.clock import parse_time
-from mock_server.config import queued_scenario
 from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.faults import ConnectionDropped
 from mock_server.scenarios import Scenario
 from mock_server.state import MockState
-from mock_server.state.memory import MemoryJournal, MemoryQueue
+from mock_server.state.admin import Admin
 
 BASE_URL = "http://ipmock.test"
 
@@ -82,6 +82,12 @@ class MockHarness:
         state: MockState = self.app.state.mock
         return state
 
+    @property
+    def admin(self) -> Admin:
+        """The admin API's operations on this mock, as coroutines (``await
+        harness.admin.queue(["success"])``): what the sync helpers below call."""
+        return Admin(self.state)
+
     def async_client(self, api_key: str = "sk-harness", **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             transport=AsyncMockTransport(self.app),
@@ -104,53 +110,46 @@ class MockHarness:
         ):
             yield http
 
-    # -- admin, without HTTP -----------------------------------------------------------
+    # -- admin, without HTTP: the admin API's own logic, called in process -----------------
 
     def queue(self, *scenarios: str | dict[str, Any] | Scenario) -> None:
-        """Queue scenarios (names, JSON objects or Scenarios) for the next valid submits."""
-        book, queue = self.state.book, self.state.queue
-        assert isinstance(queue, MemoryQueue)  # the harness's app keeps its state here
-        queue.waiting.extend(
-            queued_scenario(book, s, f"scenario {i + 1}") for i, s in enumerate(scenarios)
-        )
+        """Queue scenarios (names, JSON objects or Scenarios) for the next valid submits,
+        as ``POST /__mock/queue`` does: all, or none with AdminRefused naming the entry."""
+        _at_once(self.admin.queue(scenarios))
 
     def journal(self, path_prefix: str = "") -> list[dict[str, Any]]:
-        journal = self.state.journal
-        assert isinstance(journal, MemoryJournal)
-        return [e.to_json() for e in journal.kept if e.path.startswith(path_prefix)]
+        """The journal, oldest first, as ``GET /__mock/journal?path=`` lists it."""
+        return _at_once(self.admin.journal(path_prefix))
 
     def submits(self) -> list[dict[str, Any]]:
         return [e for e in self.journal(SUBMIT_PATH) if e["method"] == "POST"]
 
     def jobs(self) -> list[dict[str, Any]]:
         """The stored jobs, as ``GET /__mock/jobs`` lists them (poll counts, scenario)."""
-        jobs = [job.to_json() for job in _at_once(self.state.store.jobs())]
+        jobs = _at_once(self.admin.jobs())
         parsed: list[dict[str, Any]] = json.loads(json.dumps(jobs))  # as JSON: lists, not tuples
         return parsed
 
     def reset(self) -> None:
         """Forget jobs, queue, journal and clock offset, as ``POST /__mock/reset`` does."""
-        token = self.settings.admin_token
-        with self.client() as http:
-            http.post(
-                "/__mock/reset", headers={"X-Ipmock-Admin-Token": token.reveal()} if token else {}
-            ).raise_for_status()
+        _at_once(self.admin.reset())
 
     def polls(self, job_id: str | None = None) -> list[dict[str, Any]]:
         prefix = STATUS_PREFIX + (job_id or "")
         return self.journal(prefix)
 
     def advance(self, seconds: float) -> None:
-        """Move the mock's clock forward: time-based PENDING, job and URL expiry follow."""
-        self.clock.advance(seconds)
+        """Move the mock's clock forward, as ``{"advance": seconds}`` does (0 to 1e9, else
+        AdminRefused): time-based PENDING, job and URL expiry follow."""
+        _at_once(self.admin.clock({"advance": seconds}))
 
     def sleep(self, seconds: float) -> None:
         """A ``time.sleep`` for the client under test: moves the clock, returns at once."""
-        self.clock.advance(seconds)
+        self.advance(seconds)
 
     async def async_sleep(self, seconds: float) -> None:
         """An ``asyncio.sleep`` for async clients: moves the clock, returns at once."""
-        self.clock.advance(seconds)
+        self.advance(seconds)
 
     def now(self) -> float:
         """The mock's clock (seconds since the epoch; a ``time.monotonic`` for the client)."""
@@ -158,16 +157,17 @@ class MockHarness:
 
     def set_time(self, at: float | str) -> None:
         """Set the mock's clock to ``at``: seconds since the epoch or an ISO 8601 time with
-        its zone ("2030-01-01T00:00:00Z"), back too, as ``{"set": at}`` does."""
-        _at_once(self.clock.set(parse_time(at)))
+        its zone ("2030-01-01T00:00:00Z"), back too, as ``{"set": at}`` does (AdminRefused
+        for anything else)."""
+        _at_once(self.admin.clock({"set": at}))
 
     def freeze(self) -> None:
         """Stop the mock's clock (``advance``, ``sleep`` and ``set_time`` still move it)."""
-        _at_once(self.clock.freeze())
+        _at_once(self.admin.clock({"freeze": True}))
 
     def unfreeze(self) -> None:
         """Let the mock's clock run on from where it stands."""
-        _at_once(self.clock.unfreeze())
+        _at_once(self.admin.clock({"freeze": False}))
 
     @staticmethod
     def body(entry: dict[str, Any]) -> Any:
@@ -187,4 +187,7 @@ def _at_once(step: Coroutine[Any, Any, T]) -> T:
         result: T = done.value
         return result
     step.close()
-    raise RuntimeError("the harness's store waited; it is expected to answer at once")
+    raise RuntimeError(
+        "the harness's state waited (a shared store?): its sync helpers need the memory "
+        "store; in async code, await harness.admin's calls instead"
+    )

@@ -16,6 +16,7 @@ import httpx
 
 from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 from mock_server.exceptions import IpmockError
+from mock_server.state.admin import AdminRefused
 
 _URL = re.compile(r"serving .* at (http://\S+)")
 
@@ -115,6 +116,25 @@ def _stop(process: subprocess.Popen[str], *, group: bool) -> None:
         signal_it(signal.SIGKILL)
 
 
+def _refusal(response: httpx.Response) -> AdminRefused:
+    """The admin API's refusal as the in-process admin raises it: its message without
+    the ``admin API: `` the server puts before it (an answer that is no ipmock refusal:
+    its status line)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = body.get("code") if isinstance(body, dict) else None
+    if not isinstance(error, str):
+        error = f"{response.status_code} {response.reason_phrase}: {response.text[:200]}"
+    return AdminRefused(
+        error.removeprefix("admin API: "),
+        status=response.status_code,
+        code=code if isinstance(code, str) else "invalid_request",
+    )
+
+
 class RunningMock:
     """A served mock's URL and its admin API, for clients that open their own sockets."""
 
@@ -124,7 +144,10 @@ class RunningMock:
         self._admin = httpx.Client(base_url=url, headers=headers, timeout=10.0)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The admin API's answer; AdminRefused with its message when it refuses (4xx)."""
         response = self._admin.request(method, "/__mock/" + path, **kwargs)
+        if response.is_client_error:
+            raise _refusal(response) from None
         response.raise_for_status()
         return response.json()
 

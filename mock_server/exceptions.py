@@ -9,6 +9,7 @@ that any module can derive from it without importing anything else. The tree::
     ├── ConfigError (ValueError)     a config file or scenario that cannot be used
     ├── UnknownScenario (LookupError)  a scenario name that is not known
     ├── StoreUnavailable             the job store cannot be reached (503, recovers)
+    ├── AdminRefused (ValueError)    an admin call refused (the admin API's 4xx), in words
     ├── ConnectionDropped            a connection broken on purpose by a fault
     ├── UsageError                   a serve option that cannot work (exit status 2)
     ├── ServerDidNotStart (RuntimeError)  `ipmock serve` did not come up
@@ -16,7 +17,7 @@ that any module can derive from it without importing anything else. The tree::
     └── ImageInputError (ValueError)  an image input the reference refused
 
 Where each lives: ``mock_server.errors``, ``.validation``, ``.config``, ``.scenarios``,
-``.state``, ``.faults``, ``.cli``; ``contract_tests.server``, ``.properties``;
+``.state``, ``.state.admin``, ``.faults``, ``.cli``; ``contract_tests.server``, ``.properties``;
 ``reference_impl.fetch``. The public ones are exported by ``mock_server`` and
 ``contract_tests``.
 

@@ -1,5 +1,9 @@
 """The admin API under /__mock/: reset, scenario queue, clock, journal, jobs, generation.
 
+Each route reads its request, calls ``mock_server.state.admin.Admin`` (the admin logic,
+which the in-process harness calls too) and answers JSON; a refusal is a 400 (404 for an
+unknown job) whose error is ``admin API: `` and the refusal's message.
+
 Open to loopback clients only, unless an admin token is set: then every admin call
 must carry it in X-Ipmock-Admin-Token, from wherever it comes.
 """
@@ -15,11 +19,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mock_server.clock import iso, parse_time
-from mock_server.config import ConfigError, queued_scenario
 from mock_server.errors import ApiError
-from mock_server.scenarios import TEST_KEY_PREFIX
 from mock_server.state import MockState, mock_state
+from mock_server.state.admin import Admin, AdminRefused
 from mock_server.words import did_you_mean, shorten
 
 ADMIN_TOKEN_HEADER = "x-ipmock-admin-token"
@@ -60,36 +62,29 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(400, "invalid_request", "admin API: the body is not valid JSON") from None
 
 
+def _admin(request: Request) -> Admin:
+    return Admin(_guard(request))
+
+
+def _refused(exc: AdminRefused) -> ApiError:
+    return ApiError(exc.status, exc.code, f"admin API: {exc.message}")
+
+
 async def reset(request: Request) -> Response:
     """POST: forget the jobs, the queue, the journal and the image cache; the clock's
     offset and the seeded mixes start over."""
-    state = _guard(request)
-    await state.store.clear()
-    await state.queue.clear()
-    await state.journal.clear()
-    await state.clock.reset()
-    state.book.reset()
-    state.images.clear()
+    await _admin(request).reset()
     return JSONResponse({"reset": True})
 
 
 async def scenarios(request: Request) -> Response:
     """GET: every scenario, its test key, and the default."""
-    state = _guard(request)
-    return JSONResponse(
-        {
-            "default": state.book.default,
-            "scenarios": [
-                {**s.to_json(), "test_key": TEST_KEY_PREFIX + name}
-                for name, s in state.book.scenarios.items()
-            ],
-        }
-    )
+    return JSONResponse(_admin(request).scenarios())
 
 
 async def queue(request: Request) -> Response:
     """GET: the queue. POST {"scenarios": [name or object, ...]}: append. DELETE: empty it."""
-    state = _guard(request)
+    admin = _admin(request)
     if request.method == "POST":
         body = await _json_body(request)
         usage = 'send {"scenarios": [name or scenario object, ...]}'
@@ -108,15 +103,14 @@ async def queue(request: Request) -> Response:
         if not isinstance(specs, list) or not specs:
             raise ApiError(400, "invalid_request", f"admin API: {usage}")
         try:
-            resolved = [
-                queued_scenario(state.book, s, f"scenarios.{i}") for i, s in enumerate(specs)
-            ]
-        except ConfigError as exc:
-            raise ApiError(400, "invalid_request", f"admin API: {exc}") from None
-        await state.queue.push(resolved)
-    elif request.method == "DELETE":
-        await state.queue.clear()
-    return JSONResponse({"queue": [s.to_json() for s in await state.queue.queued()]})
+            queued = await admin.queue(specs)
+        except AdminRefused as exc:
+            raise _refused(exc) from None
+    else:
+        if request.method == "DELETE":
+            await admin.clear_queue()
+        queued = await admin.queued()
+    return JSONResponse({"queue": [s.to_json() for s in queued]})
 
 
 async def clock(request: Request) -> Response:
@@ -124,108 +118,40 @@ async def clock(request: Request) -> Response:
     set it (seconds since the epoch or an ISO 8601 time with its zone, back too);
     {"freeze": true/false}: stop it or let it run on. Several at once: set, advance,
     then freeze."""
-    state = _guard(request)
-    await state.clock.sync()
-    if request.method == "POST":
-        body = await _json_body(request)
-        if not isinstance(body, dict) or not body:
-            raise ApiError(400, "invalid_request", f"admin API: {_CLOCK_USAGE}")
-        unknown = [k for k in body if k not in _CLOCK_KEYS]
-        if unknown:
-            names = ", ".join(f"{shorten(k)!r}{did_you_mean(k, _CLOCK_KEYS)}" for k in unknown[:10])
-            raise ApiError(
-                400,
-                "invalid_request",
-                f"admin API: unknown key{'s' * (len(unknown) > 1)} {names}: {_CLOCK_USAGE}",
-            )
-        at = _clock_time(body["set"]) if "set" in body else None
-        seconds = _clock_seconds(body["advance"]) if "advance" in body else None
-        freeze = body.get("freeze")
-        if "freeze" in body and not isinstance(freeze, bool):
-            raise ApiError(
-                400,
-                "invalid_request",
-                f"admin API: freeze must be true or false, got {json.dumps(shorten(freeze))}",
-            )
-        if at is not None:
-            await state.clock.set(at)
-        if seconds is not None:
-            await state.clock.move(seconds)
-        if freeze is True:
-            await state.clock.freeze()
-        elif freeze is False:
-            await state.clock.unfreeze()
-    now = state.clock.now()
-    return JSONResponse(
-        {
-            "now": now,
-            "time": iso(now),
-            "offset": state.clock.offset,
-            "frozen": state.clock.frozen,
-        }
-    )
-
-
-_CLOCK_KEYS = ["advance", "set", "freeze"]
-_CLOCK_USAGE = (
-    'send {"advance": seconds} (0 to 1e9), {"set": seconds since the epoch or an ISO 8601 '
-    'time such as "2030-01-01T00:00:00Z"} or {"freeze": true or false}'
-)
-
-
-def _clock_seconds(value: Any) -> float:
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not (0 <= value <= 10**9)  # NaN fails too; JSON's Infinity is past 1e9
-    ):
-        raise ApiError(
-            400,
-            "invalid_request",
-            "admin API: advance must be a number of seconds from 0 to 1e9 (the clock only "
-            f"moves forward; set goes back), got {json.dumps(shorten(value))}",
-        )
-    return float(value)
-
-
-def _clock_time(value: Any) -> float:
+    admin = _admin(request)
+    changes = await _json_body(request) if request.method == "POST" else None
     try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_request", f"admin API: set {exc}") from None
+        return JSONResponse(await admin.clock(changes))
+    except AdminRefused as exc:
+        raise _refused(exc) from None
 
 
 async def journal(request: Request) -> Response:
     """GET: the journal, oldest first (?path=P keeps paths starting with P). DELETE: clear."""
-    state = _guard(request)
+    admin = _admin(request)
     if request.method == "DELETE":
-        await state.journal.clear()
-    prefix = request.query_params.get("path", "")
-    entries = [e for e in await state.journal.entries() if e["path"].startswith(prefix)]
+        await admin.clear_journal()
+    entries = await admin.journal(request.query_params.get("path", ""))
     return JSONResponse({"entries": entries})
 
 
 async def jobs(request: Request) -> Response:
     """GET: every stored job."""
-    state = _guard(request)
-    return JSONResponse({"jobs": [j.to_json() for j in await state.store.jobs()]})
+    return JSONResponse({"jobs": await _admin(request).jobs()})
 
 
 async def job(request: Request) -> Response:
     """GET: one stored job, by id."""
-    state = _guard(request)
-    found = await state.store.get(request.path_params["id"])
-    if found is None:
-        raise ApiError(
-            404, "not_found", f"admin API: no job {shorten(request.path_params['id'])!r}"
-        )
-    return JSONResponse(found.to_json())
+    admin = _admin(request)
+    try:
+        return JSONResponse(await admin.job(request.path_params["id"]))
+    except AdminRefused as exc:
+        raise _refused(exc) from None
 
 
 async def generation(request: Request) -> Response:
     """GET: how many jobs the generator has yet to settle (queued or running)."""
-    state = _guard(request)
-    return JSONResponse({"waiting": await state.generator.waiting()})
+    return JSONResponse({"waiting": await _admin(request).generation()})
 
 
 async def index(request: Request) -> Response:

@@ -80,4 +80,5 @@ def test_importing_the_server_loads_no_redis_client() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert loaded == ["mock_server.state.memory"]  # Redis only when settings.store names it
+    # Redis only when settings.store names it
+    assert loaded == ["mock_server.state.admin", "mock_server.state.memory"]
