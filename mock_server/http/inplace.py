@@ -4,7 +4,7 @@ connection's transport (for socket faults) and answers submits and polls in plac
 Answering in place: a submit or poll runs as soon as its body has arrived, on the
 protocol's own call, and its answer is written straight to the socket, without the
 ASGI task, messages and middleware uvicorn spends on every request (about half of the
-mock's time per request, in ``bench/peers.py``). The same operations
+mock's time per request, in ``bench.peers``). The same operations
 (``mock_server.api``), error handling and journal entries serve both ways; the answer is
 only taken in place when it is a whole body ready at once. When the operation has to
 wait (a delay fault, a slow generator) or answers with a stream or a socket fault, the
