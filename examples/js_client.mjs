@@ -4,8 +4,18 @@
 //   node examples/js_client.mjs --base-url http://127.0.0.1:8000 \
 //       --api-key test_pending-then-success --out images --prompt "a red fox in the snow"
 //
-// Submits like the API docs do, polls the status endpoint until SUCCESS or FAILURE, waits
-// as long as Retry-After says on 429/503, and prints the path of every image it saved.
+// A careful client, written to be copied. It submits like the API docs do, polls the
+// status endpoint until SUCCESS or FAILURE, downloads every image and prints the path of
+// each one it saved. On the way it:
+// - retries a status request or a download that meets a broken connection, a 5xx or a
+//   429, after the answer's Retry-After (else the poll interval), at most --max-retries
+//   times in a row, and never past --timeout;
+// - retries a submit only when the server refused it before making a job (429, 503);
+//   never one whose answer was lost (a broken connection, another 5xx): the job may
+//   exist, and a second submit could be charged twice. It says so and exits 3;
+// - names the failing step (submit, status request N, download N) in every error.
+// Exit status: 0 saved every image, 1 the API refused, the job failed or time ran out,
+// 2 a wrong option, 3 the submit's answer was lost (the job may exist).
 // Node 18+ (global fetch); no npm packages. The default --base-url is the local mock
 // (`ipmock serve`); the real API costs credits, so it is used only when named.
 
@@ -15,72 +25,152 @@ import { join } from "node:path";
 const LOCAL_MOCK = "http://127.0.0.1:8000";
 const SUBMIT_PATH = "/sdxl/text2image/v1";
 const STATUS_PATH = "/sdxl/text2image/v1/status/";
+// Statuses a status request or a download is tried again after (Retry-After).
+const RETRIED = new Set([429, 500, 502, 503, 504]);
+const LOST = "the job may exist, so it was not submitted again (a second submit could be charged twice)";
 
-class ApiError extends Error {}
+/** The run cannot go on; the message names the step and the server's own words. */
+class ClientError extends Error {
+  exitStatus = 1;
+}
+
+/** The submit's answer never arrived whole: the job may exist, so no second submit. */
+class SubmitLost extends ClientError {
+  exitStatus = 3;
+}
 
 const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
-/** One API call; on 429/503 wait for Retry-After and try again until the deadline (ms). */
-async function call(url, apiKey, deadline, init = {}) {
-  for (;;) {
-    const response = await fetch(url, {
-      ...init,
-      headers: { "API-Key": apiKey },
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (response.status === 429 || response.status === 503) {
-      const retryAfter = response.headers.get("Retry-After") ?? "";
-      const wait = /^\d+$/.test(retryAfter) ? Number(retryAfter) : 1;
-      if (Date.now() + wait * 1000 > deadline) {
-        throw new ApiError(`gave up: HTTP ${response.status} past the deadline`);
+/** What broke a connection, in words: fetch's "fetch failed" hides it in its cause. */
+function brokenWhy(error) {
+  const cause = error.cause ?? {};
+  const code = cause.code ?? error.code ?? error.name;
+  return `${code}: ${cause.message ?? error.message}`;
+}
+
+/** The answer's Retry-After in seconds, else fallback. */
+function retryAfter(response, fallback) {
+  const text = response?.headers.get("Retry-After") ?? "";
+  return /^\d+$/.test(text) ? Number(text) : fallback;
+}
+
+/** One request and its whole body; a broken connection (even mid-body) throws. */
+async function send(url, init) {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) });
+  const body = Buffer.from(await response.arrayBuffer());
+  return { status: response.status, headers: response.headers, body };
+}
+
+function parseJson(answer, step) {
+  let body;
+  try {
+    body = JSON.parse(answer.body.toString("utf8"));
+  } catch {
+    body = null;
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new ClientError(`${step}: HTTP ${answer.status}, the answer is not a JSON object`);
+  }
+  return body;
+}
+
+function refused(answer, step) {
+  const body = parseJson(answer, step);
+  return new ClientError(`${step}: ${body.error ?? "refused"} (HTTP ${answer.status})`);
+}
+
+class Client {
+  constructor(baseUrl, apiKey, { pollInterval, timeout, retries }) {
+    this.base = baseUrl.replace(/\/+$/, "");
+    this.headers = { "API-Key": apiKey };
+    Object.assign(this, { pollInterval, timeout, retries });
+    this.deadline = Date.now() + timeout * 1000;
+  }
+
+  async wait(seconds, step, why) {
+    if (Date.now() + seconds * 1000 > this.deadline) {
+      throw new ClientError(`${step}: gave up after ${this.timeout} s (${why})`);
+    }
+    await sleep(seconds);
+  }
+
+  /** The submit's answer. Sent again only after a 429 or 503 (no job made then). */
+  async submit(request) {
+    // As in the docs: the body is JSON text, sent as bytes so that no Content-Type is added.
+    const body = new TextEncoder().encode(JSON.stringify(request));
+    for (let attempt = 0; ; attempt++) {
+      let answer;
+      try {
+        answer = await send(this.base + SUBMIT_PATH, { method: "POST", headers: this.headers, body });
+      } catch (error) {
+        throw new SubmitLost(`submit: the answer was lost (${brokenWhy(error)}); ${LOST}`);
       }
-      await sleep(wait);
-      continue;
+      if ((answer.status === 429 || answer.status === 503) && attempt < this.retries) {
+        await this.wait(retryAfter(answer, 1), "submit", `HTTP ${answer.status}, no job made`);
+        continue;
+      }
+      if (answer.status >= 500) {
+        throw new SubmitLost(`submit: HTTP ${answer.status} after the request was sent; ${LOST}`);
+      }
+      if (answer.status >= 400) throw refused(answer, "submit");
+      try {
+        return parseJson(answer, "submit");
+      } catch (error) {
+        throw new SubmitLost(`${error.message}; ${LOST}`);
+      }
     }
-    let body;
-    try {
-      body = await response.json();
-    } catch {
-      throw new ApiError(`HTTP ${response.status}: the answer is not JSON`);
-    }
-    if (body.status === "FAILURE" || !response.ok) {
-      throw new ApiError(`${body.error ?? "unknown error"} (HTTP ${response.status})`);
-    }
-    return body;
   }
-}
 
-/** Submit one request and poll until it succeeds; return the job id and download URLs. */
-async function generate(baseUrl, apiKey, request, { pollInterval = 2, timeout = 300 } = {}) {
-  const base = baseUrl.replace(/\/+$/, "");
-  const deadline = Date.now() + timeout * 1000;
-  // As in the docs: the body is JSON text, sent as bytes so that no Content-Type is added.
-  let result = await call(base + SUBMIT_PATH, apiKey, deadline, {
-    method: "POST",
-    body: new TextEncoder().encode(JSON.stringify(request)),
-  });
-  while (result.status === "PENDING") {
-    if (Date.now() + pollInterval * 1000 > deadline) {
-      throw new ApiError(`job ${result.id} still PENDING after ${timeout} s`);
+  /** A GET tried again after a broken connection, a 5xx or a 429, up to the retries. */
+  async get(url, step, headers) {
+    for (let attempt = 0; ; attempt++) {
+      let answer = null;
+      let why;
+      try {
+        answer = await send(url, { headers });
+        if (!RETRIED.has(answer.status)) return answer;
+        why = `HTTP ${answer.status}`;
+      } catch (error) {
+        why = brokenWhy(error);
+      }
+      if (attempt === this.retries) {
+        throw new ClientError(`${step}: failed ${attempt + 1} times, last: ${why}`);
+      }
+      await this.wait(retryAfter(answer, this.pollInterval), step, why);
     }
-    await sleep(pollInterval);
-    result = await call(base + STATUS_PATH + encodeURIComponent(result.id), apiKey, deadline);
   }
-  return { id: result.id, urls: result.download_urls };
-}
 
-/** Save each URL as PREFIX-N.png in outDir. The URLs need no API key: none is sent. */
-async function download(urls, outDir, prefix = "image") {
-  await mkdir(outDir, { recursive: true });
-  const paths = [];
-  for (const [n, url] of urls.entries()) {
-    const response = await fetch(url, { signal: AbortSignal.timeout(60_000) });
-    if (!response.ok) throw new ApiError(`download ${url}: HTTP ${response.status}`);
-    const path = join(outDir, `${prefix}-${n}.png`);
-    await writeFile(path, Buffer.from(await response.arrayBuffer()));
-    paths.push(path);
+  /** Status requests until the job ends: its SUCCESS answer. */
+  async poll(answer) {
+    for (let polls = 1; answer.status === "PENDING"; polls++) {
+      const step = `status request ${polls} of job ${answer.id}`;
+      await this.wait(this.pollInterval, step, "still PENDING");
+      const url = this.base + STATUS_PATH + encodeURIComponent(answer.id);
+      const got = await this.get(url, step, this.headers);
+      if (got.status !== 200) throw refused(got, step);
+      answer = parseJson(got, step);
+    }
+    if (answer.status === "FAILURE") {
+      throw new ClientError(`job failed: ${answer.error ?? "no message"}`);
+    }
+    if (answer.status !== "SUCCESS") throw new ClientError(`unknown status ${answer.status}`);
+    return answer;
   }
-  return paths;
+
+  /** Save each URL as PREFIX-N.png in outDir. The URLs need no API key: none is sent. */
+  async download(urls, outDir, prefix) {
+    await mkdir(outDir, { recursive: true });
+    const paths = [];
+    for (const [n, url] of urls.entries()) {
+      const step = `download ${n + 1} of ${urls.length} (${url})`;
+      const got = await this.get(url, step, {});
+      if (got.status !== 200) throw new ClientError(`${step}: HTTP ${got.status}`);
+      const path = join(outDir, `${prefix}-${n}.png`);
+      await writeFile(path, got.body);
+      paths.push(path);
+    }
+    return paths;
+  }
 }
 
 const USAGE = `usage: node js_client.mjs --api-key KEY --prompt TEXT [options]
@@ -93,28 +183,47 @@ options:
   --api-key KEY             required
   --prompt TEXT             required
   --out DIR                 folder for the PNGs (default images)
-  --negative-prompt TEXT    (default "low quality, blurry, deformed")
+  --negative-prompt TEXT    what to avoid (default "low quality, blurry, deformed")
   --samples N               1 to 4 images (default 1)
-  --width N, --height N     (default 1024)
-  --ip-adapter-image URL    face image to lock
-  --poll-interval SECONDS   (default 2)
-  --timeout SECONDS         (default 300)
+  --width N, --height N     pixels (default 1024)
+  --ip-adapter-image URL    face image to lock (default none)
+  --poll-interval SECONDS   between status requests (default 2)
+  --timeout SECONDS         give up after (default 300)
+  --max-retries N           tries again of one call in a row (default 5)
   -h, --help                show this help and exit`;
 
 class UsageError extends Error {}
+
+/** The number of single-character edits between two words. */
+function distance(a, b) {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
 
 function parseArgs(argv) {
   const args = {
     "base-url": LOCAL_MOCK, out: "images",
     "negative-prompt": "low quality, blurry, deformed",
     samples: "1", width: "1024", height: "1024", "poll-interval": "2", timeout: "300",
+    "max-retries": "5",
   };
   if (argv.includes("--help") || argv.includes("-h")) return null;
-  const known = new Set([...Object.keys(args), "api-key", "prompt", "ip-adapter-image"]);
+  const known = [...Object.keys(args), "api-key", "prompt", "ip-adapter-image"];
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i].slice(2);
-    if (!argv[i].startsWith("--") || !known.has(name)) {
-      throw new UsageError(`unknown option ${argv[i]}`);
+    if (!argv[i].startsWith("--") || !known.includes(name)) {
+      const [close] = known.filter((k) => distance(name, k) <= 2).sort(
+        (a, b) => distance(name, a) - distance(name, b),
+      );
+      const hint = close && argv[i].startsWith("--") ? ` (did you mean --${close}?)` : "";
+      throw new UsageError(`unknown option ${argv[i]}${hint}`);
     }
     if (argv[i + 1] === undefined) throw new UsageError(`${argv[i]} needs a value`);
     args[name] = argv[i + 1];
@@ -142,10 +251,14 @@ async function main() {
       ip_adapter_image: args["ip-adapter-image"],
     });
   }
-  const { id, urls } = await generate(args["base-url"], args["api-key"], request, {
+  const client = new Client(args["base-url"], args["api-key"], {
     pollInterval: Number(args["poll-interval"]), timeout: Number(args.timeout),
+    retries: Number(args["max-retries"]),
   });
-  for (const path of await download(urls, args.out, id)) console.log(path);
+  const answer = await client.poll(await client.submit(request));
+  for (const path of await client.download(answer.download_urls, args.out, answer.id)) {
+    console.log(path);
+  }
 }
 
 main().catch((error) => {
@@ -154,5 +267,5 @@ main().catch((error) => {
     process.exit(2);
   }
   console.error(`error: ${error.message}`);
-  process.exit(1);
+  process.exit(error instanceof ClientError ? error.exitStatus : 1);
 });
