@@ -19,7 +19,7 @@ module is ``contract_tests.verify``.
 """
 
 from contract_tests.example_client import AsyncText2ImageClient, Text2ImageClient
-from contract_tests.flows import Flow
+from contract_tests.flows import Flow, FlowError
 from contract_tests.inprocess import MockHarness
 from contract_tests.properties import (
     PROPERTIES,
@@ -49,6 +49,7 @@ __all__ = [
     "ClientProperty",
     "Flow",
     "FlowContext",
+    "FlowError",
     "FlowRun",
     "MockHarness",
     "RunningMock",

@@ -14,12 +14,13 @@ that any module can derive from it without importing anything else. The tree::
     ├── UsageError                   a serve option that cannot work (exit status 2)
     ├── ServerDidNotStart (RuntimeError)  `ipmock serve` did not come up
     ├── ClientContractViolation (AssertionError)  a client broke a client property
+    ├── FlowError (ValueError)       a server flow's JSON that cannot be replayed
     └── ImageInputError (ValueError)  an image input the reference refused
 
 Where each lives: ``mock_server.errors``, ``.validation``, ``.config``, ``.scenarios``,
-``.state``, ``.state.admin``, ``.faults``, ``.cli``; ``contract_tests.server``, ``.properties``;
-``reference_impl.fetch``. The public ones are exported by ``mock_server`` and
-``contract_tests``.
+``.state``, ``.state.admin``, ``.faults``, ``.cli``; ``contract_tests.server``,
+``.properties``, ``.flows``; ``reference_impl.fetch``. The public ones are exported by
+``mock_server`` and ``contract_tests``.
 
 Outside the tree on purpose: ``contract_tests.example_client.ClientError`` and its
 subclasses (``RequestRefused``, ``GenerationFailed``, ...) are a client's errors: the
