@@ -21,7 +21,7 @@ by hand, on the event loop but outside any asyncio task, and hands it to uvicorn
 need a task: no ``asyncio.timeout``, no anyio cancel scope or task group, nothing that
 reads ``asyncio.current_task()``. With the state in this process (the memory store,
 queue and journal, the placeholder generator) a request with no delay fault awaits
-nothing at all; tests/unit/test_engine_needs_no_task.py drives submits and polls so,
+nothing at all; tests/mock_server/test_engine_needs_no_task.py drives submits and polls so,
 outside any event loop.
 """
 

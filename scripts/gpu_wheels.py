@@ -15,7 +15,7 @@ carried package refuses) stops the script, naming the conflict.
 ``--rehearsal DIR`` (run by scripts/test.sh) keeps DIR/venv, a virtual environment
 holding the GPU machine's versions (a CPU torch standing in for its CUDA build), and
 DIR/wheels, the wheels chosen for this Python; both are rebuilt only when what they
-should hold has changed. tests/reference/test_gpu_rehearsal.py runs the GPU script there.
+should hold has changed. tests/packaging/test_gpu_rehearsal.py runs the GPU script there.
 ``--check SITE`` tells, after gpu_run.sh has installed the wheels into SITE, whether every
 need of what is installed there is met by what Python finds, before any long step.
 """

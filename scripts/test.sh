@@ -17,10 +17,10 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,gpu]"
 # The GPU machine's package versions in a venv of their own, with the wheels chosen for
-# them, for tests/reference/test_gpu_rehearsal.py; rebuilt only when out of date.
+# them, for tests/packaging/test_gpu_rehearsal.py; rebuilt only when out of date.
 .venv/bin/python scripts/gpu_wheels.py --rehearsal build/gpu-rehearsal
 # The wheels of ipmock's own dependencies (no extras), for the test that installs the
-# README's way into a fresh venv with no network (tests/test_readme_install.py).
+# README's way into a fresh venv with no network (tests/packaging/test_readme_install.py).
 .venv/bin/python -m pip download --quiet --disable-pip-version-check --dest .venv/wheelhouse .
 
 .venv/bin/ruff check .

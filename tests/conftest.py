@@ -136,7 +136,43 @@ def mutable_api(_mutable_server: str) -> Api:
 
 
 @pytest.fixture(scope="session")
-def ipmock() -> list[str]:
-    """The command line for `ipmock`: this environment's console script (else the module)."""
+def ipmock_command() -> list[str]:
+    """The command line for `ipmock`: this environment's console script (else the module).
+    (Not ``ipmock``: that is the pytest plugin's in-process mock.)"""
     script = shutil.which("ipmock", path=str(Path(sys.executable).parent))
     return [script] if script else [sys.executable, "-m", "mock_server.cli"]
+
+
+SOCKET_FIXTURES = frozenset({"server_url", "_mutable_server", "api", "mutable_api"})
+"""Fixtures that hand a test a real `ipmock serve` over its socket."""
+
+REDIS_FIXTURES = frozenset({"redis_server", "redis_url"})
+"""Fixtures that hand a test a real redis-server (a server over a socket too)."""
+
+
+def _shared_fixtures(item: pytest.Item) -> set[str]:
+    """The fixtures of this file a test uses (a module's own fixture of the same name, such
+    as test_hostile_input's in-process ``api``, is not this file's)."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return set()
+    return {
+        name
+        for name, defs in info.name2fixturedefs.items()
+        if defs and defs[-1].func.__module__ == __name__
+    }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The cost markers a test earns by the fixtures it uses: ``redis`` (and ``socket``) for
+    Redis, including the redis half of ``both_stores``, ``socket`` for a served mock. Modules
+    that start servers themselves say so with their own ``pytestmark``."""
+    for item in items:
+        names = _shared_fixtures(item)
+        callspec = getattr(item, "callspec", None)
+        on_redis = callspec is not None and callspec.params.get("both_stores") == "redis"
+        if on_redis or names & REDIS_FIXTURES:
+            item.add_marker(pytest.mark.redis)
+            item.add_marker(pytest.mark.socket)
+        elif names & SOCKET_FIXTURES:
+            item.add_marker(pytest.mark.socket)

@@ -4,7 +4,7 @@ Four protocols say what the engine needs of state: ``JobStore`` (jobs), ``Scenar
 (the admin queue of next outcomes), ``Journal`` (the last exchanges) and ``SharedOffset``
 (the admin clock, when workers share it). Two backends keep them: ``memory`` (this
 process, the default) and ``redis`` (every worker and host on one Redis), tested by one
-contract suite (``tests/stores``); ``work_queue`` hands generation to ``ipmock worker``
+contract suite (``tests/mock_server/state``); ``work_queue`` hands generation to ``ipmock worker``
 processes over that Redis. ``MockState`` is everything the routes and the admin share,
 and ``open_state`` builds it from the settings: the one place a backend is chosen.
 """

@@ -1,7 +1,7 @@
 """State in this process (the default): jobs, the admin queue and the journal.
 
 ``mock_server.state.redis`` keeps the same in Redis, so that several ``ipmock serve``
-workers or hosts share them. The same tests (``tests/stores``) run against both.
+workers or hosts share them. The same tests (``tests/mock_server/state``) run against both.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ COUNT = 800
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.socket
+@pytest.mark.slow
 def test_ipmock_takes_the_hostile_fuzz() -> None:
     """At least COUNT hostile requests (schemathesis negative mode and raw garbage):
     no 5xx, no hang, no dropped connection, and a whole generation still works after."""
@@ -128,6 +130,8 @@ def _kinds(findings: list[Finding], source: str) -> dict[str, list[Finding]]:
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.socket
+@pytest.mark.slow
 def test_the_detector_lists_5xx_hangs_and_drops(broken_server: str) -> None:
     report = run_hostile(
         broken_server, count=600, seed=3, api_key=KEY, timeout=1.0, schemathesis_share=0.5
@@ -160,6 +164,7 @@ def test_the_detector_lists_5xx_hangs_and_drops(broken_server: str) -> None:
     assert "hostile-fuzz-ci" not in json.dumps(report.to_json())  # the key is redacted
 
 
+@pytest.mark.socket
 def test_a_5xx_the_server_documents_is_not_a_finding(broken_server: str) -> None:
     """documented_faults: statuses the server gives on purpose are counted, not listed."""
     report = run_hostile(

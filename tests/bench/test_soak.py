@@ -22,6 +22,8 @@ from bench.soak_shared import SharedOptions, format_shared_report, run_shared_so
 from mock_server.validation import InvalidRequest, validate
 
 
+@pytest.mark.socket
+@pytest.mark.slow
 def test_a_short_soak_ends_every_job_and_reports_the_figures() -> None:
     lines: list[str] = []
     # A token warm-up (the stores' bounds take minutes to reach), so memory is not judged
@@ -65,6 +67,7 @@ def test_a_short_soak_ends_every_job_and_reports_the_figures() -> None:
     assert "soak: PASSED" in text
 
 
+@pytest.mark.socket
 def test_the_soak_fails_when_a_job_never_becomes_final(tmp_path: Path) -> None:
     config = tmp_path / "stuck.toml"
     config.write_text('default_scenario = "stuck"\n\n[chaos]\nweights = { stuck = 1 }\n')
@@ -88,6 +91,7 @@ def test_the_soak_fails_when_a_job_never_becomes_final(tmp_path: Path) -> None:
     assert "soak: FAILED" in format_report(report)
 
 
+@pytest.mark.socket
 def test_the_soak_fails_on_a_5xx_that_is_not_one_of_the_mocks_faults(tmp_path: Path) -> None:
     # A configured refusal standing in for a server bug: a 500 without the "(simulated)"
     # of the mock's own server-error fault.
@@ -141,6 +145,9 @@ def _short_shared(mode: str, duration: float) -> SharedOptions:
     return SharedOptions(mode=mode, soak=soak, kill_every=2.0, lease=2.0)
 
 
+@pytest.mark.socket
+@pytest.mark.redis
+@pytest.mark.slow
 def test_a_short_soak_of_two_workers_on_redis_ends_every_job() -> None:
     report = run_shared_soak(_short_shared("redis", 4), log=lambda line: None)
     text = format_shared_report(report)
@@ -156,6 +163,9 @@ def test_a_short_soak_of_two_workers_on_redis_ends_every_job() -> None:
     assert "soak (redis): PASSED" in text
 
 
+@pytest.mark.socket
+@pytest.mark.redis
+@pytest.mark.slow
 def test_a_short_soak_with_gpu_workers_killed_and_restarted_ends_every_job() -> None:
     report = run_shared_soak(_short_shared("workers", 7), log=lambda line: None)
     text = format_shared_report(report)

@@ -18,6 +18,7 @@ linux = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Lin
 
 
 @linux
+@pytest.mark.socket
 def test_listening_pid_finds_the_process_on_a_port_and_none_elsewhere() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -125,6 +125,7 @@ def test_download_urls_follow_the_host_the_client_used(
         ("https://gateway.example.test/ipmock/", "https://gateway.example.test/ipmock/images/"),
     ],
 )
+@pytest.mark.socket
 def test_public_url_is_the_base_of_download_urls(
     public_url: str, base: str, small_body: dict[str, Any]
 ) -> None:

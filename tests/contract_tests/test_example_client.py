@@ -6,6 +6,7 @@ from typing import get_args, get_type_hints
 
 import anyio
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from contract_tests.example_client import AsyncText2ImageClient, Policy, Text2ImageClient
@@ -42,6 +43,7 @@ async def async_client(ctx: FlowContext[httpx.AsyncClient]) -> list[bytes]:
 
 @FUZZ
 @given(flow=server_flows())
+@pytest.mark.slow
 def test_sync_example_client_keeps_the_contract(flow: Flow) -> None:
     check_client(flow, sync_client, poll_floor=1.0, deadline=120.0)
 

@@ -42,6 +42,7 @@ def test_the_harness_refuses_what_is_not_a_time(ipmock: MockHarness, bad: float 
     assert ipmock.now() == before
 
 
+@pytest.mark.socket
 def test_a_served_clock_is_set_and_frozen(ipmock_server: RunningMock) -> None:
     ipmock_server.set_time("2030-01-01T00:00:00Z")
     ipmock_server.freeze()

@@ -135,6 +135,7 @@ prompt = { contains = "slow" }
 """
 
 
+@pytest.mark.socket
 def test_fixtures_in_a_users_test_file(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     (pytester.path / "ipmock.toml").write_text(CONFIG)
@@ -162,6 +163,8 @@ def _readme_block(containing: str) -> str:
     return block
 
 
+@pytest.mark.slow
+@pytest.mark.socket
 def test_the_readme_clock_and_hypothesis_example_runs(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_readme=_readme_block("def test_waits_out_a_time_scenario"))
     result = pytester.runpytest_subprocess("-q", "-W", "ignore", "-p", "no:cacheprovider")
@@ -179,6 +182,8 @@ def test_fails(flow):
 """
 
 
+@pytest.mark.slow
+@pytest.mark.socket
 def test_a_falsifying_flow_is_printed_beside_schemathesis(pytester: pytest.Pytester) -> None:
     # schemathesis's plugin (loaded in this run too) blanks hypothesis's printer: `flow=,`.
     pytester.makepyfile(test_flow=FAILING_FLOW_TEST)

@@ -38,6 +38,7 @@ def test_valid_requests_succeed_over_http(body: dict[str, object]) -> None:
 
 @settings(max_examples=600, deadline=None)
 @given(case=invalid_requests())
+@pytest.mark.slow
 def test_each_broken_request_is_refused_naming_its_field(case: BrokenRequest) -> None:
     with pytest.raises(InvalidRequest) as refused:
         validate(json.dumps(case.body).encode())

@@ -27,6 +27,8 @@ from mock_server.config import load_book
 from mock_server.state import MemoryQueue
 
 
+@pytest.mark.slow
+@pytest.mark.socket
 def test_the_mock_keeps_the_contract(tmp_path: Path) -> None:
     junit, record = tmp_path / "verify.xml", tmp_path / "recorded"
     with running_server("--api-key", "sk-verify") as url:
@@ -102,6 +104,7 @@ def broken_server() -> Iterator[str]:
     thread.join(10)
 
 
+@pytest.mark.socket
 def test_a_broken_server_is_caught(
     broken_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -166,6 +169,7 @@ def test_schemathesis_stuck_on_its_own_scheduler_is_run_once_more(
     assert ("all checks passed" in out) == (runs == 2)
 
 
+@pytest.mark.socket
 def test_nothing_listening_is_said_before_any_check(tmp_path: Path) -> None:
     with socket.socket() as placeholder:  # a port of ours that no one listens on
         placeholder.bind(("127.0.0.1", 0))
@@ -235,6 +239,7 @@ def test_a_missing_dependency_is_said_in_one_line(command: str) -> None:
     assert "Traceback" not in done.stdout
 
 
+@pytest.mark.socket
 def test_a_refused_key_is_said_first_and_no_check_passes_unrun(tmp_path: Path) -> None:
     record = tmp_path / "recorded"
     with running_server("--api-key", "sk-verify") as url:
@@ -276,6 +281,8 @@ def test_a_refused_key_is_said_first_and_no_check_passes_unrun(tmp_path: Path) -
     assert not [u for u in urls if "/status/" in u]  # never /status/None
 
 
+@pytest.mark.slow
+@pytest.mark.socket
 def test_schemathesis_findings_point_at_files_that_exist(tmp_path: Path) -> None:
     junit = tmp_path / "reports" / "verify.xml"
     with running_server() as url:  # takes any key: schemathesis's auth checks fail

@@ -17,6 +17,8 @@ from tests.conftest import REPO
 
 from .test_gpu_wheels import gpu_wheels
 
+pytestmark = [pytest.mark.slow]
+
 REHEARSAL = REPO / "build" / "gpu-rehearsal"
 
 

@@ -1,5 +1,5 @@
 """A plain (non-editable) install carries the schema files and the `ipmock` command. (The
-wheels for a GPU machine: tests/reference/test_gpu_wheels.py.)"""
+wheels for a GPU machine: test_gpu_wheels.py beside it.)"""
 
 from __future__ import annotations
 

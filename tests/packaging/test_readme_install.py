@@ -17,6 +17,8 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = [pytest.mark.slow]  # a fresh venv, installed from wheels: about 10 s
+
 WHEELHOUSE = REPO / ".venv" / "wheelhouse"
 
 USER_TESTS = """
@@ -100,6 +102,7 @@ def run(*argv: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.socket
 def test_pytest_runs_with_the_plugin_fixtures_and_flows(venv: Path, tmp_path: Path) -> None:
     (tmp_path / "test_user.py").write_text(USER_TESTS)
     done = run(str(venv / "bin/pytest"), "-q", "-p", "no:cacheprovider", cwd=tmp_path)
@@ -107,6 +110,7 @@ def test_pytest_runs_with_the_plugin_fixtures_and_flows(venv: Path, tmp_path: Pa
     assert "3 passed" in done.stdout
 
 
+@pytest.mark.socket
 def test_documented_commands_run(venv: Path, tmp_path: Path) -> None:
     helped = run(str(venv / "bin/ipmock"), "verify", "--help", cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
@@ -118,6 +122,7 @@ def test_documented_commands_run(venv: Path, tmp_path: Path) -> None:
     assert "--base-url" in client.stdout
 
 
+@pytest.mark.socket
 def test_verify_with_schemathesis_from_the_venv(venv: Path, tmp_path: Path) -> None:
     server = subprocess.Popen(
         [str(venv / "bin/ipmock"), "serve", "--port", "0", "--api-key", "sk-verify"],

@@ -275,6 +275,7 @@ def _memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+@pytest.mark.slow
 def test_a_process_that_fails_fails_the_build(tmp_path: Path) -> None:
     spec = (TensorSpec("w", (4, 4), "uniform"),)
     shards = [

@@ -23,6 +23,8 @@ CHECKS = (
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.socket
+@pytest.mark.slow
 def test_conformance_on_cpu_at_tiny_size(tiny_dirs: ModelDirs, tmp_path: Path) -> None:
     junit = tmp_path / "conformance.xml"
     done = subprocess.run(
@@ -84,6 +86,8 @@ def test_conformance_refuses_a_model_it_cannot_serve(capsys: pytest.CaptureFixtu
     assert "ipmock serve" not in out
 
 
+@pytest.mark.socket
+@pytest.mark.slow
 def test_the_gpu_bench_runs_on_cpu_and_matches_plain_diffusers(
     tiny_dirs: ModelDirs, tmp_path: Path
 ) -> None:

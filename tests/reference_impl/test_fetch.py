@@ -460,6 +460,7 @@ def test_policy_refuses_nonsense_limits(kwargs: dict[str, Any]) -> None:
 # --- End to end over HTTP on 127.0.0.1 ----------------------------------------------------
 
 
+@pytest.mark.socket
 def test_png_is_fetched_and_decoded_when_loopback_is_allowed(server: LocalServer) -> None:
     image = load(f"{base(server)}/png", policy(allowed_networks=LOOPBACK))
     assert image.mode == "RGB"
@@ -469,10 +470,12 @@ def test_png_is_fetched_and_decoded_when_loopback_is_allowed(server: LocalServer
     assert server.seen[0].client == "127.0.0.1"
 
 
+@pytest.mark.socket
 def test_content_type_does_not_matter_content_does(server: LocalServer) -> None:
     assert load(f"{base(server)}/octet", policy(allowed_networks=LOOPBACK)).size == (8, 6)
 
 
+@pytest.mark.socket
 def test_exif_orientation_is_applied(server: LocalServer) -> None:
     image = load(f"{base(server)}/jpeg-rotated", policy(allowed_networks=LOOPBACK))
     assert image.size == (4, 8)
@@ -493,6 +496,7 @@ def test_exif_orientation_is_applied(server: LocalServer) -> None:
         "127.0.0.1.",
     ],
 )
+@pytest.mark.socket
 def test_loopback_and_its_encodings_are_refused_by_default(server: LocalServer, host: str) -> None:
     err = refused(f"http://{host}:{server.port}/png", policy())
     assert "address not allowed" in err.reason
@@ -503,6 +507,7 @@ def test_loopback_and_its_encodings_are_refused_by_default(server: LocalServer, 
 @pytest.mark.parametrize(
     "host", ["2130706433", "0x7f000001", "127.1", "[::ffff:127.0.0.1]", "0177.0.0.1"]
 )
+@pytest.mark.socket
 def test_encoded_loopback_connects_to_the_normalised_address(
     server: LocalServer, host: str
 ) -> None:
@@ -511,12 +516,14 @@ def test_encoded_loopback_connects_to_the_normalised_address(
     assert server.seen[0].client == "127.0.0.1"
 
 
+@pytest.mark.socket
 def test_oversized_body_with_honest_content_length_is_refused(server: LocalServer) -> None:
     err = refused(f"{base(server)}/png", policy(allowed_networks=LOOPBACK, max_bytes=len(PNG) - 1))
     assert "too large" in err.reason
     assert load(f"{base(server)}/png", policy(allowed_networks=LOOPBACK, max_bytes=len(PNG)))
 
 
+@pytest.mark.socket
 def test_declared_huge_length_is_refused_at_once(server: LocalServer) -> None:
     start = time.monotonic()
     err = refused(f"{base(server)}/big-declared", policy(allowed_networks=LOOPBACK))
@@ -525,6 +532,7 @@ def test_declared_huge_length_is_refused_at_once(server: LocalServer) -> None:
 
 
 @pytest.mark.parametrize("route", ["/big-unsized", "/big-chunked"])
+@pytest.mark.socket
 def test_body_without_length_is_capped_while_streaming(server: LocalServer, route: str) -> None:
     # 2 MiB of non-image bytes: without a cap this would read everything and then say
     # "not an image"; the cap stops at max_bytes and says "too large".
@@ -532,26 +540,31 @@ def test_body_without_length_is_capped_while_streaming(server: LocalServer, rout
     assert "too large: more than 100000 bytes" in err.reason
 
 
+@pytest.mark.socket
 def test_lying_content_length_reads_only_that_much(server: LocalServer) -> None:
     err = refused(f"{base(server)}/lying-length", policy(allowed_networks=LOOPBACK))
     assert "not a decodable image" in err.reason or "not an image" in err.reason
 
 
+@pytest.mark.socket
 def test_body_that_is_not_an_image_is_refused(server: LocalServer) -> None:
     err = refused(f"{base(server)}/text", policy(allowed_networks=LOOPBACK))
     assert "not an image" in err.reason
 
 
+@pytest.mark.socket
 def test_compressed_transfer_is_refused(server: LocalServer) -> None:
     err = refused(f"{base(server)}/gzip", policy(allowed_networks=LOOPBACK))
     assert "Content-Encoding" in err.reason
 
 
+@pytest.mark.socket
 def test_http_error_status_is_refused(server: LocalServer) -> None:
     err = refused(f"{base(server)}/404", policy(allowed_networks=LOOPBACK))
     assert "HTTP status 404" in err.reason
 
 
+@pytest.mark.socket
 def test_pixel_bomb_header_is_refused_before_decoding(server: LocalServer) -> None:
     before = Image.MAX_IMAGE_PIXELS
     err = refused(f"{base(server)}/bomb-header", policy(allowed_networks=LOOPBACK))
@@ -562,6 +575,7 @@ def test_pixel_bomb_header_is_refused_before_decoding(server: LocalServer) -> No
     assert before == Image.MAX_IMAGE_PIXELS  # the per-call limit left the global alone
 
 
+@pytest.mark.socket
 def test_zlib_bomb_is_refused_by_the_per_call_pixel_limit(server: LocalServer) -> None:
     err = refused(
         f"{base(server)}/zlib-bomb", policy(allowed_networks=LOOPBACK, max_pixels=1_000_000)
@@ -572,12 +586,14 @@ def test_zlib_bomb_is_refused_by_the_per_call_pixel_limit(server: LocalServer) -
     assert image.size == (5000, 5000)
 
 
+@pytest.mark.socket
 def test_small_image_over_a_low_pixel_limit_is_refused(server: LocalServer) -> None:
     err = refused(f"{base(server)}/png", policy(allowed_networks=LOOPBACK, max_pixels=47))
     assert "too many pixels: 8x6 = 48, more than 47" in err.reason
 
 
 @pytest.mark.parametrize("route", ["/dribble", "/silent"])
+@pytest.mark.socket
 def test_slow_server_hits_the_total_time_limit(server: LocalServer, route: str) -> None:
     # /dribble sends a byte every 50 ms: no single read waits long, only the total is late.
     start = time.monotonic()
@@ -587,6 +603,7 @@ def test_slow_server_hits_the_total_time_limit(server: LocalServer, route: str) 
     assert 0.45 <= elapsed < 1.5
 
 
+@pytest.mark.socket
 def test_redirects_are_followed_up_to_the_limit(server: LocalServer) -> None:
     pol = policy(allowed_networks=LOOPBACK, max_redirects=3)
     assert load(f"{base(server)}/chain/3", pol).size == (8, 6)
@@ -597,17 +614,20 @@ def test_redirects_are_followed_up_to_the_limit(server: LocalServer) -> None:
     assert len(server.seen) == 4  # the 4th redirect was not followed
 
 
+@pytest.mark.socket
 def test_redirect_loop_ends(server: LocalServer) -> None:
     err = refused(f"{base(server)}/loop", policy(allowed_networks=LOOPBACK, max_redirects=5))
     assert "too many redirects" in err.reason
     assert len(server.seen) == 6
 
 
+@pytest.mark.socket
 def test_no_redirects_allowed(server: LocalServer) -> None:
     err = refused(f"{base(server)}/chain/1", policy(allowed_networks=LOOPBACK, max_redirects=0))
     assert "too many redirects (more than 0)" in err.reason
 
 
+@pytest.mark.socket
 def test_redirect_without_location_is_refused(server: LocalServer) -> None:
     err = refused(f"{base(server)}/no-location", policy(allowed_networks=LOOPBACK))
     assert "without a Location" in err.reason
@@ -630,6 +650,7 @@ def _redirect(srv: LocalServer, target: str) -> str:
         ("data:image/png;base64,AAAA", ["unsupported scheme data:"]),
     ],
 )
+@pytest.mark.socket
 def test_redirect_target_is_checked_like_the_first_url(
     server: LocalServer, target: str, words: list[str]
 ) -> None:
@@ -643,6 +664,7 @@ def test_redirect_target_is_checked_like_the_first_url(
     assert [s.path.split("?")[0] for s in server.seen] == ["/to"]
 
 
+@pytest.mark.socket
 def test_relative_redirect_keeps_the_checked_host(server: LocalServer) -> None:
     resolver = FakeResolver({"images.test": [["127.0.0.1"]]})
     pol = policy(allowed_networks=LOOPBACK, resolver=resolver)
@@ -651,6 +673,7 @@ def test_relative_redirect_keeps_the_checked_host(server: LocalServer) -> None:
     assert {s.host for s in server.seen} == {f"images.test:{server.port}"}
 
 
+@pytest.mark.socket
 def test_resolver_once_per_hop_and_connection_to_the_checked_ip(server: LocalServer) -> None:
     resolver = FakeResolver({"images.test": [["127.0.0.1"]], "cdn.test": [["127.0.0.1"]]})
     pol = policy(allowed_networks=LOOPBACK, resolver=resolver)
@@ -669,6 +692,7 @@ def test_resolver_once_per_hop_and_connection_to_the_checked_ip(server: LocalSer
     assert [s.client for s in server.seen] == ["127.0.0.1", "127.0.0.1"]
 
 
+@pytest.mark.socket
 def test_dns_rebinding_cannot_switch_the_address(server: LocalServer) -> None:
     # First answer allowed, every later answer not: a second lookup would fail the load.
     resolver = FakeResolver({"images.test": [["127.0.0.1"], ["::1"]]})
@@ -678,6 +702,7 @@ def test_dns_rebinding_cannot_switch_the_address(server: LocalServer) -> None:
     assert server.seen[0].host == f"images.test:{server.port}"
 
 
+@pytest.mark.socket
 def test_every_resolved_address_is_checked(server: LocalServer) -> None:
     resolver = FakeResolver({"images.test": [["127.0.0.1", "10.0.0.1"]]})
     pol = policy(allowed_networks=LOOPBACK, resolver=resolver)
@@ -688,6 +713,7 @@ def test_every_resolved_address_is_checked(server: LocalServer) -> None:
     assert server.seen == []
 
 
+@pytest.mark.socket
 def test_next_checked_address_is_tried_when_one_refuses_connections(server: LocalServer) -> None:
     # Nothing of ours listens on [::1]:port; the load falls back to 127.0.0.1.
     resolver = FakeResolver({"images.test": [["::1", "127.0.0.1"]]})
@@ -708,6 +734,7 @@ def test_unresolvable_names_are_refused() -> None:
     assert "resolver returned 'x'" in err.reason
 
 
+@pytest.mark.socket
 def test_connection_refused_is_an_input_error() -> None:
     with socketserver_port() as port:
         pass  # the port is free again: nothing listens there
@@ -763,6 +790,7 @@ def test_non_string_input_is_refused() -> None:
         asyncio.run(load_image(b"http://x/", FIELD, policy()))  # type: ignore[arg-type]
 
 
+@pytest.mark.socket
 def test_error_names_the_style_image_field(server: LocalServer) -> None:
     err = refused(f"{base(server)}/text", policy(), "ip_adapter_style_images.2")
     assert str(err).startswith("ip_adapter_style_images.2: address not allowed")
@@ -883,6 +911,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[LocalServer, ssl.SSLContext, li
         thread.join(timeout=5)
 
 
+@pytest.mark.socket
 def test_https_sends_sni_and_verifies_the_original_name(
     tls_server: tuple[LocalServer, ssl.SSLContext, list[str | None]],
 ) -> None:
@@ -899,6 +928,7 @@ def test_https_sends_sni_and_verifies_the_original_name(
     assert len(srv.seen) == 1
 
 
+@pytest.mark.socket
 def test_https_by_ip_is_verified_against_the_ip(
     tls_server: tuple[LocalServer, ssl.SSLContext, list[str | None]],
 ) -> None:

@@ -1,4 +1,4 @@
-"""Full-size SDXL + IP-Adapters on a GPU (by hand: ``pytest -m gpu tests/reference -s``).
+"""Full-size SDXL + IP-Adapters on a GPU (by hand: ``pytest -m gpu tests/reference_impl -s``).
 
 Builds full-size random weights (about 14 GB on disk, 1.5 minutes on 2 cores) unless
 IPMOCK_MODELS names a folder holding ``sdxl-base/`` and ``ip-adapter/`` (built ones, or

@@ -291,6 +291,8 @@ def image_host() -> Iterator[str]:
         httpd.server_close()
 
 
+@pytest.mark.socket
+@pytest.mark.slow
 def test_served_http_flow_with_the_docs_example_code(
     tiny_dirs: ModelDirs, tmp_path: Path, image_host: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""Values copied by hand from the public docs page, shared by the unit tests.
+"""Values copied by hand from the public docs page, shared by the tests that check them.
 
 Written out rather than read from schema/, so that the tests catch a schema that drifts
 from the docs.

@@ -30,6 +30,7 @@ def rules_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield Api(url)
 
 
+@pytest.mark.socket
 def test_config_rule_fails_matching_prompts(rules_api: Api, small_body: dict[str, Any]) -> None:
     expected = rules_api.scenario("pending-then-failure")["error"]
     body = {**small_body, "prompt": "a firework about to explode over the bay"}
@@ -40,6 +41,7 @@ def test_config_rule_fails_matching_prompts(rules_api: Api, small_body: dict[str
     assert polls[-1]["error"] == expected
 
 
+@pytest.mark.socket
 def test_config_rule_leaves_other_prompts_alone(rules_api: Api, small_body: dict[str, Any]) -> None:
     body = {**small_body, "prompt": "a calm lake at dawn"}
     submitted = rules_api.submit("client-key", body)
@@ -72,13 +74,13 @@ def test_config_rule_leaves_other_prompts_alone(rules_api: Api, small_body: dict
     ],
 )
 def test_bad_config_exits_2_naming_the_problem(
-    ipmock: list[str], tmp_path: Path, text: str, problem: str
+    ipmock_command: list[str], tmp_path: Path, text: str, problem: str
 ) -> None:
     config = tmp_path / "bad.toml"
     config.write_text(text, encoding="utf-8")
     # A server that starts anyway never exits: the timeout fails the test.
     result = subprocess.run(
-        [*ipmock, "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(config)],
+        [*ipmock_command, "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -90,10 +92,10 @@ def test_bad_config_exits_2_naming_the_problem(
     assert "serving" not in result.stdout
 
 
-def test_missing_config_file_exits_2(ipmock: list[str], tmp_path: Path) -> None:
+def test_missing_config_file_exits_2(ipmock_command: list[str], tmp_path: Path) -> None:
     missing = tmp_path / "missing.toml"
     result = subprocess.run(
-        [*ipmock, "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(missing)],
+        [*ipmock_command, "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(missing)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -103,19 +105,22 @@ def test_missing_config_file_exits_2(ipmock: list[str], tmp_path: Path) -> None:
     assert "does not exist" in result.stderr
 
 
-def test_help(ipmock: list[str]) -> None:
-    top = subprocess.run([*ipmock, "--help"], capture_output=True, text=True, timeout=30)
+def test_help(ipmock_command: list[str]) -> None:
+    top = subprocess.run([*ipmock_command, "--help"], capture_output=True, text=True, timeout=30)
     assert top.returncode == 0, top.stderr
     assert "usage: ipmock" in top.stdout
     assert "serve" in top.stdout
 
-    serve = subprocess.run([*ipmock, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    serve = subprocess.run(
+        [*ipmock_command, "serve", "--help"], capture_output=True, text=True, timeout=30
+    )
     assert serve.returncode == 0, serve.stderr
     options = ["--host", "--port", "--config", "--seed", "--public-url", "--log-level", "--strict"]
     missing = [o for o in options if not re.search(rf"^\s+{o}\b", serve.stdout, re.MULTILINE)]
     assert not missing, f"serve --help does not document {missing}:\n{serve.stdout}"
 
 
+@pytest.mark.socket
 def test_startup_banner_lists_the_test_keys() -> None:
     output: list[str] = []
     with running_server(output=output) as url:
@@ -141,6 +146,7 @@ def _chaos_run(*args: str) -> tuple[str, list[tuple[int, str | None]]]:
     return "".join(output), [(e["status"], e["scenario"]) for e in entries]
 
 
+@pytest.mark.socket
 def test_a_drawn_seed_is_in_the_banner_and_replays_the_run() -> None:
     banner, draws = _chaos_run()
     found = re.search(r"^  seed: (\d+) \(drawn at random; --seed \1 replays", banner, re.M)
@@ -151,6 +157,7 @@ def test_a_drawn_seed_is_in_the_banner_and_replays_the_run() -> None:
     assert re.search(rf"^  seed: {found.group(1)}$", replayed_banner, re.M)
 
 
+@pytest.mark.socket
 def test_the_banner_names_the_config_chaos_and_fault_mix(tmp_path: Path) -> None:
     config = tmp_path / "ipmock.toml"
     config.write_text(
@@ -172,6 +179,7 @@ def test_the_banner_names_the_config_chaos_and_fault_mix(tmp_path: Path) -> None
     ) in banner
 
 
+@pytest.mark.socket
 def test_the_banner_says_when_nothing_is_random() -> None:
     output: list[str] = []
     with running_server(output=output):

@@ -190,6 +190,7 @@ def test_bad_worker_flags_are_refused(
     assert "usage: ipmock worker" in err
 
 
+@pytest.mark.socket
 def test_the_worker_reads_ipmock_store(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -333,6 +334,7 @@ def test_version_and_no_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     assert "usage: ipmock" in refused([], capsys)
 
 
+@pytest.mark.socket
 def test_an_address_it_cannot_listen_on_is_refused_before_anything_starts(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -1,7 +1,7 @@
 """CORS through the app (the ASGI path): any page by default, origins by name, or none;
 preflights answered 204 with what a page may send; Retry-After readable by the page; the
-admin API reached only from pages named. The served in-place path: tests/integration/
-test_cors_served.py."""
+admin API reached only from pages named. The served in-place path:
+test_cors_served.py beside it."""
 
 from __future__ import annotations
 

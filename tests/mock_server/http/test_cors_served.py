@@ -14,6 +14,8 @@ import pytest
 
 from contract_tests.server import running_server
 
+pytestmark = [pytest.mark.socket]
+
 SUBMIT = "/sdxl/text2image/v1"
 STATUS = "/sdxl/text2image/v1/status/"
 BODY = json.dumps({"prompt": "a lighthouse at dusk", "width": 64, "height": 64}).encode()

@@ -90,6 +90,7 @@ def _submit(base_url: str, key: str) -> str:
     return job_id
 
 
+@pytest.mark.socket
 def test_pipelined_answers_keep_their_order_when_one_has_to_wait(base_url: str) -> None:
     slow, fast = _submit(base_url, "test_slow"), _submit(base_url, "test_success")
     with _connect(base_url) as sock:
@@ -109,6 +110,7 @@ def test_pipelined_answers_keep_their_order_when_one_has_to_wait(base_url: str) 
     assert fourth[0] == 404 and fourth[2]["code"] == "not_found"
 
 
+@pytest.mark.socket
 def test_answers_in_place_match_the_asgi_path(base_url: str) -> None:
     job = _submit(base_url, "test_success")
     # X-Forwarded-For sends a request through uvicorn's usual cycle (its proxy headers).
@@ -123,6 +125,7 @@ def test_answers_in_place_match_the_asgi_path(base_url: str) -> None:
     assert plain.headers["content-type"] == "application/json"
 
 
+@pytest.mark.socket
 def test_a_forwarded_scheme_still_shapes_download_urls(base_url: str) -> None:
     job = _submit(base_url, "test_success")
     answer = httpx.get(
@@ -135,6 +138,7 @@ def test_a_forwarded_scheme_still_shapes_download_urls(base_url: str) -> None:
 @pytest.mark.parametrize(
     ("version", "extra"), [("HTTP/1.0", ""), ("HTTP/1.1", "Connection: close\r\n")]
 )
+@pytest.mark.socket
 def test_the_connection_closes_when_the_client_asks(
     base_url: str, version: str, extra: str
 ) -> None:
@@ -149,6 +153,7 @@ def test_the_connection_closes_when_the_client_asks(
         assert answers.closed()
 
 
+@pytest.mark.socket
 def test_a_body_over_the_limit_is_refused_and_the_connection_goes_on(base_url: str) -> None:
     big = json.dumps({"prompt": "x" * 5000}).encode()
     with _connect(base_url) as sock:
@@ -170,6 +175,7 @@ def test_a_body_over_the_limit_is_refused_and_the_connection_goes_on(base_url: s
     ],
     ids=["request-line", "content-length", "chunk-size"],
 )
+@pytest.mark.socket
 def test_bytes_that_are_not_http_get_the_apis_json_failure(base_url: str, raw: bytes) -> None:
     with _connect(base_url) as sock:
         sock.sendall(raw)
@@ -181,6 +187,7 @@ def test_bytes_that_are_not_http_get_the_apis_json_failure(base_url: str, raw: b
     assert "not valid HTTP/1.1" in body["error"]
 
 
+@pytest.mark.socket
 def test_answers_in_place_are_journaled(base_url: str) -> None:
     httpx.post(base_url + "/__mock/reset")
     job = _submit(base_url, "test_success")
@@ -194,6 +201,7 @@ def test_answers_in_place_are_journaled(base_url: str) -> None:
     assert (poll["path"], poll["status"], poll["dropped"]) == (STATUS + job, 200, False)
 
 
+@pytest.mark.socket
 def test_each_answer_follows_the_jobs_state_and_the_host_it_was_asked_through(
     base_url: str,
 ) -> None:
@@ -212,6 +220,7 @@ def test_each_answer_follows_the_jobs_state_and_the_host_it_was_asked_through(
     assert poll("a.test") == first
 
 
+@pytest.mark.socket
 def test_expect_100_continue_gets_its_interim_answer(base_url: str) -> None:
     with _connect(base_url) as sock:
         head = _request("POST", SUBMIT, "test_success", BODY, extra="Expect: 100-continue\r\n")
@@ -225,6 +234,7 @@ def test_expect_100_continue_gets_its_interim_answer(base_url: str) -> None:
     assert (status, body["status"]) == (200, "SUCCESS")
 
 
+@pytest.mark.socket
 def test_a_chunked_submit_then_a_poll_on_one_connection(base_url: str) -> None:
     chunked = (
         f"POST {SUBMIT} HTTP/1.1\r\nHost: mock\r\nAPI-Key: test_success\r\n"
@@ -240,6 +250,7 @@ def test_a_chunked_submit_then_a_poll_on_one_connection(base_url: str) -> None:
     assert (status, polled["id"], polled["status"]) == (200, submitted["id"], "SUCCESS")
 
 
+@pytest.mark.socket
 def test_a_query_string_or_an_escaped_id_is_read_as_uvicorn_reads_it(base_url: str) -> None:
     job = _submit(base_url, "test_success")
     escaped = job[:3] + "".join(f"%{ord(c):02X}" for c in job[3:6]) + job[6:]
@@ -300,6 +311,7 @@ async def _resume_cases() -> None:
     assert log == ["started", "cancelled"] and outcome.cancelled()
 
 
+@pytest.mark.socket
 def test_a_host_unfit_for_a_url_gives_the_servers_address_in_place(base_url: str) -> None:
     job = _submit(base_url, "test_success")
     with _connect(base_url) as sock:

@@ -97,6 +97,7 @@ def _still_answers(http: httpx.Client, job_id: str) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(BROKEN))
+@pytest.mark.socket
 def test_broken_connection_faults_reach_the_client(
     mock: RunningMock, http: httpx.Client, kind: str
 ) -> None:
@@ -115,6 +116,7 @@ def test_broken_connection_faults_reach_the_client(
     ("kind", "status", "retry_after"),
     [("rate-limited", 429, "3"), ("busy", 503, "4"), ("server-error", 500, None)],
 )
+@pytest.mark.socket
 def test_http_error_faults_reach_the_client(
     mock: RunningMock, http: httpx.Client, kind: str, status: int, retry_after: str | None
 ) -> None:
@@ -127,6 +129,7 @@ def test_http_error_faults_reach_the_client(
     assert mock.polls(job_id)[0]["fault"] == kind
 
 
+@pytest.mark.socket
 def test_dribble_sends_the_whole_answer_in_pieces(mock: RunningMock, http: httpx.Client) -> None:
     job_id = _submit(http, "fault-dribble")
     with http.stream("GET", STATUS.format(id=job_id)) as response:
@@ -141,6 +144,7 @@ def test_dribble_sends_the_whole_answer_in_pieces(mock: RunningMock, http: httpx
     assert (faulted["fault"], faulted["dropped"], faulted["status"]) == ("dribble", False, 200)
 
 
+@pytest.mark.socket
 def test_delay_with_jitter_answers_as_usual(mock: RunningMock, http: httpx.Client) -> None:
     job_id = _submit(http, "fault-delay")
     response = http.get(STATUS.format(id=job_id))
@@ -148,6 +152,7 @@ def test_delay_with_jitter_answers_as_usual(mock: RunningMock, http: httpx.Clien
     assert mock.polls(job_id)[0]["fault"] == "delay"
 
 
+@pytest.mark.socket
 def test_admin_queue_scenario_with_socket_faults(mock: RunningMock, http: httpx.Client) -> None:
     mock.queue(
         {
@@ -171,6 +176,7 @@ def test_admin_queue_scenario_with_socket_faults(mock: RunningMock, http: httpx.
     ]
 
 
+@pytest.mark.socket
 def test_seeded_fault_mix_replays_after_reset(tmp_path: Path) -> None:
     config = tmp_path / "chaos.toml"
     config.write_text(CHAOS, encoding="utf-8")
@@ -192,6 +198,7 @@ def test_seeded_fault_mix_replays_after_reset(tmp_path: Path) -> None:
     assert {"ReadError", "RemoteProtocolError", "503"} <= set(first), first
 
 
+@pytest.mark.socket
 def test_faults_leave_no_error_in_the_server_log(tmp_path: Path) -> None:
     config = tmp_path / "ipmock.toml"
     config.write_text(CONFIG, encoding="utf-8")
@@ -257,6 +264,7 @@ PATHS = {"in-place": {}, "asgi-cycle": {"X-Forwarded-For": "10.1.2.3"}}
 
 @pytest.mark.parametrize("path", sorted(PATHS))
 @pytest.mark.parametrize("kind", [*sorted(BROKEN), "server-error"])
+@pytest.mark.socket
 def test_a_submit_whose_answer_is_lost_has_made_its_job(
     mock: RunningMock, http: httpx.Client, kind: str, path: str
 ) -> None:
@@ -274,6 +282,7 @@ def test_a_submit_whose_answer_is_lost_has_made_its_job(
 
 
 @pytest.mark.parametrize(("kind", "status"), [("rate-limited", 429), ("busy", 503)])
+@pytest.mark.socket
 def test_a_refusing_submit_fault_makes_no_job(
     mock: RunningMock, http: httpx.Client, kind: str, status: int
 ) -> None:
@@ -286,6 +295,7 @@ def test_a_refusing_submit_fault_makes_no_job(
     assert not jobs.get("jobs", jobs), jobs
 
 
+@pytest.mark.socket
 def test_a_delayed_submit_answers_as_usual(mock: RunningMock, http: httpx.Client) -> None:
     mock.queue({"faults": [{"at_request": 1, "kind": "dribble", "on": "submit", "seconds": 0.3}]})
     response = http.post(SUBMIT, json=BODY)
@@ -305,6 +315,7 @@ def _download(http: httpx.Client, url: str) -> str:
     return str(response.status_code)
 
 
+@pytest.mark.socket
 def test_download_faults_reach_the_client_then_the_image_comes(
     mock: RunningMock, http: httpx.Client
 ) -> None:
@@ -353,6 +364,7 @@ def test_download_faults_reach_the_client_then_the_image_comes(
     ]
 
 
+@pytest.mark.socket
 def test_seeded_fault_mix_on_submits_and_downloads(tmp_path: Path) -> None:
     config = tmp_path / "chaos.toml"
     config.write_text(
@@ -411,6 +423,7 @@ def test_in_process_submit_and_download_faults_are_dropped_connections() -> None
     assert harness.journal("/images/")[0]["response_headers"]["content-type"] == "image/png"
 
 
+@pytest.mark.socket
 def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
     output: list[str] = []
     with (
@@ -439,6 +452,7 @@ def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
         assert alarm not in text, text
 
 
+@pytest.mark.socket
 def test_the_readmes_faults_toml_plays_as_the_readme_says(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     config = tmp_path / "faults.toml"

@@ -110,6 +110,7 @@ def test_a_changed_cycle_signature_falls_back(monkeypatch: pytest.MonkeyPatch) -
     ("found", "protocol", "warnings"),
     [(None, uvicorn_check.IN_PLACE_PROTOCOL, 0), ("0.99.1", uvicorn_check.FALLBACK_PROTOCOL, 1)],
 )
+@pytest.mark.socket
 def test_ipmock_serve_runs_the_protocol_the_check_allows(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

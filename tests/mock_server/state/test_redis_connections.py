@@ -53,6 +53,8 @@ def exchange(n: int) -> Exchange:
 
 
 @pytest.mark.anyio
+@pytest.mark.socket
+@pytest.mark.redis
 async def test_journal_entries_wait_while_redis_is_down_and_are_written_once_it_is_back(
     tmp_path: Path,
 ) -> None:
@@ -81,6 +83,8 @@ async def test_journal_entries_wait_while_redis_is_down_and_are_written_once_it_
 
 
 @pytest.mark.anyio
+@pytest.mark.socket
+@pytest.mark.redis
 async def test_the_outbox_keeps_the_newest_entries_the_journal_would_keep(
     tmp_path: Path,
 ) -> None:

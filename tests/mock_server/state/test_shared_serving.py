@@ -78,6 +78,8 @@ def test_the_in_flight_cap_holds_across_workers(redis_url: str) -> None:
         assert client.post(SUBMIT, json=BODY, headers={"API-Key": "sk-other"}).status_code == 202
 
 
+@pytest.mark.socket
+@pytest.mark.redis
 def test_a_redis_crash_loses_no_acknowledged_job(tmp_path: Path) -> None:
     redis = RedisServer(tmp_path / "redis")
     redis.start()
@@ -105,6 +107,7 @@ def test_a_redis_crash_loses_no_acknowledged_job(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "memcached://127.0.0.1/"])
+@pytest.mark.socket
 def test_an_unusable_store_is_refused_at_start(url: str) -> None:
     done = subprocess.run(
         [*IPMOCK, "serve", "--port", "0", "--store", url],

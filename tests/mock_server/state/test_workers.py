@@ -142,6 +142,7 @@ def test_a_killed_workers_job_is_taken_over(served: tuple[httpx.Client, Workers]
     assert f"taking over job {job_id}" in workers.log("rescuer")
 
 
+@pytest.mark.slow
 def test_a_working_worker_keeps_its_job(served: tuple[httpx.Client, Workers]) -> None:
     client, workers = served
     workers.start("busy", "--placeholder-seconds", "3", "--lease", "1")
