@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis
 
+from contract_tests import plugin
 from contract_tests.server import running_server
 from mock_server import Clock, Settings, create_app
 from tests.support.redis_server import RedisServer
@@ -143,23 +144,26 @@ def ipmock_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "mock_server.cli"]
 
 
-SOCKET_FIXTURES = frozenset({"server_url", "_mutable_server", "api", "mutable_api"})
-"""Fixtures that hand a test a real `ipmock serve` over its socket."""
+SOCKET_FIXTURES = frozenset(
+    {"server_url", "_mutable_server", "api", "mutable_api", "ipmock_server"}
+)
+"""Fixtures that hand a test a real `ipmock serve` over its socket (``ipmock_server`` is the
+pytest plugin's)."""
 
 REDIS_FIXTURES = frozenset({"redis_server", "redis_url"})
 """Fixtures that hand a test a real redis-server (a server over a socket too)."""
 
 
 def _shared_fixtures(item: pytest.Item) -> set[str]:
-    """The fixtures of this file a test uses (a module's own fixture of the same name, such
-    as test_hostile_input's in-process ``api``, is not this file's)."""
+    """The fixtures of this file or of the pytest plugin a test uses (a module's own fixture
+    of the same name, such as test_hostile_input's in-process ``api``, is not one of them)."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return set()
     return {
         name
         for name, defs in info.name2fixturedefs.items()
-        if defs and defs[-1].func.__module__ == __name__
+        if defs and defs[-1].func.__module__ in (__name__, plugin.__name__)
     }
 
 

@@ -95,6 +95,7 @@ def _raw_submit(base_url: str, key: str) -> tuple[int, dict[str, str]]:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_RETRY_AFTER))
+@pytest.mark.socket
 def test_a_config_refusal_sends_retry_after_in_place(refusing_url: str, name: str) -> None:
     status, headers = _raw_submit(refusing_url, f"test_{name}")
     assert status == int(name[1:4])
@@ -102,6 +103,7 @@ def test_a_config_refusal_sends_retry_after_in_place(refusing_url: str, name: st
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_RETRY_AFTER))
+@pytest.mark.socket
 def test_a_config_refusal_sends_retry_after_through_asgi(refusing_url: str, name: str) -> None:
     # A query string keeps a poll off the in-place path: uvicorn and the ASGI app answer
     # it (the key's refusal answers every call).
@@ -280,6 +282,7 @@ def test_a_bad_request_is_one_line_not_a_traceback(
 # --- 8. the gpu extra's known noise is silenced, and nothing else ---------------------
 
 
+@pytest.mark.slow
 def test_generate_prints_no_torchvision_or_upcast_vae_noise(tmp_path: Path) -> None:
     from reference_impl.build import build_random_model_dir
 
@@ -360,6 +363,8 @@ def _submits(url: str, scenario: str) -> list[dict[str, Any]]:
     return [e for e in journal if e["method"] == "POST" and e["scenario"] == scenario]
 
 
+@pytest.mark.socket
+@pytest.mark.slow
 def test_the_flaky_scenario_ends_in_success(
     example: list[str], faults_url: str, tmp_path: Path
 ) -> None:
@@ -369,6 +374,7 @@ def test_the_flaky_scenario_ends_in_success(
     assert Path(saved).read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.socket
 def test_a_lost_submit_is_not_sent_again(
     example: list[str], faults_url: str, tmp_path: Path
 ) -> None:
@@ -381,6 +387,7 @@ def test_a_lost_submit_is_not_sent_again(
     assert len(_submits(faults_url, "lost-submit")) == before + 1  # one submit, not two
 
 
+@pytest.mark.socket
 def test_broken_polls_and_downloads_are_retried_and_then_named(
     example: list[str], faults_url: str, tmp_path: Path
 ) -> None:

@@ -113,6 +113,7 @@ def test_positive(case: schemathesis.Case) -> None:
 
 
 @negative.parametrize()
+@pytest.mark.slow
 def test_negative(case: schemathesis.Case) -> None:
     case.call_and_validate()
 
@@ -144,6 +145,7 @@ class Workflow(stateful.as_state_machine()):  # type: ignore[misc]
         Workflow.seen[(case.method.upper(), case.operation.path, response.status_code)] += 1
 
 
+@pytest.mark.slow
 def test_stateful() -> None:
     """Chains of calls through the links the contract declares, every check on every step."""
     assert stateful.statistic.transitions.total >= 3, "no links to follow"
