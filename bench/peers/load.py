@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.peers.install import require
-from bench.serve_throughput import WrkResult, parse_wrk
+from bench.serve_throughput import WrkResult, run_wrk
 from bench.support import procfs
 
-BENCH = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 1.5  # ipmock must do at least this many times the best peer's req/s
-
-
-def run_wrk(
-    url: str, method: str, key: str, body: Path | None, args: argparse.Namespace, seconds: int
-) -> WrkResult:
-    command = [
-        require("wrk", "the load generator", "apt-get install -y wrk"),
-        "--latency",
-        "-t",
-        str(args.threads),
-        "-c",
-        str(args.connections),
-        "-d",
-        f"{seconds}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(BENCH / "request.lua"),
-        url,
-        "--",
-        method,
-        key,
-        *([str(body)] if body else []),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return parse_wrk(done.stdout)
 
 
 @dataclass(frozen=True)
@@ -78,6 +48,7 @@ def measure(
     warmup: int,
 ) -> Run:
     """Warm up, then one measured run, with the server's CPU time over it."""
+    require("wrk", "the load generator", "apt-get install -y wrk")
     if warmup > 0:
         run_wrk(url, method, key, body, args, warmup)
     cpu_before, started = _group_cpu(pgid), time.monotonic()
