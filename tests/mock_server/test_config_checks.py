@@ -1,9 +1,11 @@
 """Config file checks past the JSON Schema: rules on fields the request has, finite
-numbers, unknown scenarios named by where they are; any documented refusal loads."""
+numbers, unknown scenarios named by where they are; any documented refusal loads. Their
+wording: one message per problem, did-you-mean for values, and the why."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from mock_server.config import ConfigError, load_book
 from mock_server.state import MemoryQueue
+from tests.conftest import REPO
 
 
 def refusal_of(tmp_path: Path, text: str) -> str:
@@ -130,3 +133,40 @@ def test_new_scenarios_still_load(tmp_path: Path) -> None:
     book = load_book(path)
     assert book.scenarios["slow-success"].pending_polls == 3
     assert book.scenarios["success"].pending_polls == 0
+
+
+def _config_error(tmp_path: Path, toml: str) -> str:
+    path = tmp_path / "ipmock.toml"
+    path.write_text(f'[[scenarios]]\nname = "x"\n{toml}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_book(path)
+    return str(caught.value).removeprefix(f"{path}: ")
+
+
+def test_an_infinite_number_is_said_once(tmp_path: Path) -> None:
+    said = _config_error(tmp_path, "pending_polls = 1e400")
+    assert said == "scenarios.0.pending_polls: inf is not a finite number"
+
+
+def test_a_misspelt_value_gets_did_you_mean(tmp_path: Path) -> None:
+    said = _config_error(tmp_path, 'faults = [{ at_request = 1, kind = "rest" }]')
+    assert said.startswith("scenarios.0.faults.0.kind: 'rest' is not one of ['rate-limited'")
+    assert said.endswith("(did you mean 'reset'?)")
+    said = _config_error(tmp_path, 'outcome = "sucess"')
+    assert "(did you mean 'success'?)" in said
+
+
+def test_a_second_submit_request_says_why_there_is_none(tmp_path: Path) -> None:
+    said = _config_error(tmp_path, 'faults = [{ on = "submit", at_request = 2, kind = "reset" }]')
+    assert said == (
+        "scenarios.0.faults.0.at_request: 2 is not 1: a job has one submit, so a fault on "
+        '"submit" is at_request 1'
+    )
+
+
+def test_the_readme_says_which_fault_fields_are_required() -> None:
+    schema = json.loads((REPO / "mock_server" / "config.schema.json").read_text("utf-8"))
+    required = schema["$defs"]["scenario"]["properties"]["faults"]["items"]["required"]
+    readme = " ".join((REPO / "README.md").read_text("utf-8").split())
+    assert "names its `kind` and its `at_request`, both required" in readme
+    assert sorted(required) == ["at_request", "kind"]
