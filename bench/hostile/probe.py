@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench.hostile.report import PREVIEW_BYTES, Reproducer, escaped, shown_headers
@@ -129,3 +129,21 @@ def some_body(rng: random.Random) -> dict[str, Any]:
 
 def job_path(ctx: Context) -> str:
     return STATUS + (ctx.job_id or "no-such-job")
+
+
+def with_headers(probe: Probe, extra: list[tuple[bytes, bytes]], **changes: Any) -> Probe:
+    return replace(probe, headers=probe.headers + tuple(extra), **changes)
+
+
+def framed(base: Probe, extra: Headers, body: bytes, **owed: Any) -> Probe:
+    """``base`` with framing headers and a body of our choosing (no Content-Length added)."""
+    return replace(base, headers=base.headers + extra, body=body, **owed)
+
+
+def nested(kind: str, depth: int, leaf: bytes = b"1") -> bytes:
+    """JSON nested ``depth`` deep: arrays, objects or both in turn, around ``leaf``."""
+    if kind == "arrays":
+        return b"[" * depth + leaf + b"]" * depth
+    if kind == "objects":
+        return b'{"a":' * depth + leaf + b"}" * depth
+    return b'[{"a":' * (depth // 2) + leaf + b"}]" * (depth // 2)
