@@ -18,7 +18,6 @@ Settings for both: ``@pytest.mark.ipmock(strict=True, api_keys=["sk-me"], config
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import fields
@@ -32,6 +31,7 @@ from contract_tests.inprocess import MockHarness
 from contract_tests.server import RunningMock, running_server
 from mock_server import Settings
 from mock_server.settings import PARSERS, environ_name
+from mock_server.words import did_you_mean
 
 MARKER = "@pytest.mark.ipmock"
 
@@ -77,10 +77,9 @@ def marked_settings(request: pytest.FixtureRequest) -> Settings:
     known = [f.name for f in fields(Settings)]
     for name in marker.kwargs:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             pytest.fail(
-                f"{MARKER}: {name!r} is not a setting{hint}; settings: {', '.join(known)}",
+                f"{MARKER}: {name!r} is not a setting{did_you_mean(name, known)}; "
+                f"settings: {', '.join(known)}",
                 pytrace=False,
             )
     try:
