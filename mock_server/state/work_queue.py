@@ -225,9 +225,15 @@ async def _work(
         return
     log.info("%s job %s", "taking over" if claim.taken_over else "taking", job.id)
 
+    finished = asyncio.Event()
+
     async def keep_claim() -> None:
-        while True:
-            await asyncio.sleep(lease / 3)
+        # Stopped by an event, never cancelled: a Redis command cancelled in flight may
+        # leave its connection out of step with the server.
+        while not finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), lease / 3)
+                return
             try:
                 await queue.renew(consumer, claim)
             except RedisError as exc:  # the claim may go stale: then the job runs again
@@ -242,9 +248,8 @@ async def _work(
         log.warning("job %s failed: %s", job.id, exc)
         job.state, job.error = "FAILURE", describe_failure(exc)
     finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
+        finished.set()
+        await renewing
     await clock.sync()
     job.finished_at = clock.now()
     settled = await queue.settle(job, pngs)

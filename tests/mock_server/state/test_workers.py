@@ -87,14 +87,18 @@ def served(redis_url: str, tmp_path: Path) -> Iterator[tuple[httpx.Client, Worke
         workers.stop_all()
 
 
-def poll_until_final(client: httpx.Client, job_id: str, timeout: float = 30.0) -> dict[str, object]:
+def poll_until_final(
+    client: httpx.Client, job_id: str, workers: Workers | None = None, timeout: float = 30.0
+) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer: dict[str, object] = client.get(f"{SUBMIT}/status/{job_id}").json()
         if answer["status"] != "PENDING":
             return answer
         time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still PENDING after {timeout} s")
+    names = workers.running if workers else {}
+    logs = "".join(f"\n--- worker {name}:\n{workers.log(name)}" for name in names if workers)
+    raise AssertionError(f"job {job_id} still PENDING after {timeout} s{logs}")
 
 
 def test_jobs_are_shared_out_and_each_done_once(
@@ -105,7 +109,7 @@ def test_jobs_are_shared_out_and_each_done_once(
     workers.start("b")
     ids = [client.post(SUBMIT, json=BODY).json()["id"] for _ in range(8)]
     for job_id in ids:
-        done = poll_until_final(client, job_id)
+        done = poll_until_final(client, job_id, workers)
         assert done["status"] == "SUCCESS"
         urls = done["download_urls"]
         assert isinstance(urls, list) and len(urls) == 2
@@ -125,7 +129,7 @@ def test_a_job_stays_pending_while_its_worker_works(
     workers.start("slow", "--placeholder-seconds", "2")
     workers.wait_for("slow", f"taking job {job_id}")
     assert client.get(f"{SUBMIT}/status/{job_id}").json()["status"] == "PENDING"
-    assert poll_until_final(client, job_id)["status"] == "SUCCESS"
+    assert poll_until_final(client, job_id, workers)["status"] == "SUCCESS"
     assert client.get("/__mock/generation").json() == {"waiting": 0}
 
 
@@ -138,7 +142,7 @@ def test_a_killed_workers_job_is_taken_over(served: tuple[httpx.Client, Workers]
     assert client.get(f"{SUBMIT}/status/{job_id}").json()["status"] == "PENDING"
 
     workers.start("rescuer", "--lease", "1")
-    assert poll_until_final(client, job_id)["status"] == "SUCCESS"
+    assert poll_until_final(client, job_id, workers)["status"] == "SUCCESS"
     assert f"taking over job {job_id}" in workers.log("rescuer")
 
 
@@ -149,7 +153,7 @@ def test_a_working_worker_keeps_its_job(served: tuple[httpx.Client, Workers]) ->
     job_id = client.post(SUBMIT, json=BODY).json()["id"]
     workers.wait_for("busy", f"taking job {job_id}")
     workers.start("idle", "--lease", "1")  # would take a job whose claim went stale
-    assert poll_until_final(client, job_id)["status"] == "SUCCESS"
+    assert poll_until_final(client, job_id, workers)["status"] == "SUCCESS"
     assert job_id not in workers.log("idle")
     assert workers.log("busy").count(f"job {job_id}: SUCCESS") == 1
 
