@@ -28,6 +28,7 @@ from mock_server.http import socket_faults
 from mock_server.http.admin import admin_routes
 from mock_server.http.cors import CorsMiddleware, cors_for
 from mock_server.http.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY, JournalMiddleware
+from mock_server.http.ui import ui_routes
 from mock_server.scenarios import ScenarioBook
 from mock_server.settings import Settings
 from mock_server.state import JobStore, MockState, StoreUnavailable, mock_state, open_state
@@ -164,6 +165,7 @@ def create_app(
             Route(IMAGE_PATH, image, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
             *admin_routes(),
+            *ui_routes(),  # the dashboard at /__mock/ui
         ],
         exception_handlers=dict.fromkeys(
             (ApiError, HTTPException, StoreUnavailable, Exception), _answer_for

@@ -37,6 +37,7 @@ def test_wheel_carries_contract_and_finds_it(tmp_path: Path) -> None:
         "ipmock_schema/INTERPRETATION.md",
         "mock_server/config.schema.json",
         "mock_server/py.typed",
+        "mock_server/http/ui_files/index.html",  # the dashboard (mock_server.http.ui)
     ):
         assert required in names
     packages = {
