@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from mock_server.words import shorten
+
 if TYPE_CHECKING:
     from mock_server.state import SharedOffset
 
@@ -157,8 +159,7 @@ def parse_time(value: object) -> float:
             parsed = None
         if parsed is None or parsed.tzinfo is None:
             zone = " (no zone: add Z or +00:00)" if parsed is not None else ""
-            shown = value if len(value) <= 80 else value[:60] + "..."
-            raise ValueError(f"must be {TIME_FORMS}, got {json.dumps(shown)}{zone}")
+            raise ValueError(f"must be {TIME_FORMS}, got {json.dumps(shorten(value))}{zone}")
         value = parsed.timestamp()
     if (
         not isinstance(value, int | float)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
+from mock_server.words import shorten
+
 Backend = Literal["mock", "diffusers", "workers"]
 """Who makes the images: labelled placeholders, SDXL in this process, or ``ipmock worker``
 processes over the --store Redis."""
@@ -243,7 +245,7 @@ def cors_origins(raw: str) -> str:
     origins = [item.strip().rstrip("/") for item in text.split(",")]
     for origin in origins:
         if not _is_origin(origin):
-            shown = origin if len(origin) <= 80 else origin[:60] + "..."
+            shown = shorten(origin)
             raise ValueError(
                 "must be *, none, or origins joined by commas such as "
                 f"https://app.example.com,http://localhost:3000; {shown!r} is not an "

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from mock_server.clock import LATEST, Clock
+from mock_server.clock import LATEST, Clock, parse_time
 from mock_server.state.redis import RedisState
 
 pytestmark = pytest.mark.anyio
@@ -135,3 +135,8 @@ async def test_a_shared_clock_freezes_and_is_set_for_every_worker(redis_url: str
     finally:
         await one.client.aclose()
         await two.client.aclose()
+
+
+def test_a_long_time_text_is_echoed_shortened_with_its_length() -> None:
+    with pytest.raises(ValueError, match=r"got \"2026-xxxxxxxxxx+\.\.\. \(500 characters\)\"$"):
+        parse_time("2026-" + "x" * 495)

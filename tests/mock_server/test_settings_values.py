@@ -8,7 +8,7 @@ from typing import Any, get_args, get_type_hints
 import pytest
 
 from mock_server import Settings
-from mock_server.settings import BACKENDS, HELP, LOG_LEVELS, PARSERS, Secret
+from mock_server.settings import BACKENDS, HELP, LOG_LEVELS, PARSERS, Secret, cors_origins
 
 
 def test_plain_values_become_the_fields_types(tmp_path: Path) -> None:
@@ -80,3 +80,8 @@ def test_closed_settings_are_literals_that_their_flags_list() -> None:
     assert get_args(hints["backend"]) == BACKENDS == HELP["backend"].choices
     assert get_args(hints["log_level"]) == LOG_LEVELS == HELP["log_level"].choices
     assert hints["store"] is str  # memory or any Redis URL: not a closed set
+
+
+def test_a_long_cors_origin_is_echoed_shortened_with_its_length() -> None:
+    with pytest.raises(ValueError, match=r"'ftp://x+\.\.\. \(300 characters\)' is not an origin"):
+        cors_origins("ftp://" + "x" * 294)
