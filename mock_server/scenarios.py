@@ -10,6 +10,7 @@ requests of a job: its submit, its status requests or its image downloads.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from collections.abc import Iterable, Mapping
@@ -243,6 +244,9 @@ class ScenarioBook:
             self.get(name)
         self._rng = random.Random(self.seed)
         self.fault_rng = self._fault_random()
+        weights = self.chaos_weights or {}
+        self._chaos_names = list(weights)
+        self._chaos_cumulative = list(itertools.accumulate(weights.values()))
 
     def _fault_random(self) -> random.Random:
         return random.Random(None if self.seed is None else f"{self.seed}:faults")
@@ -292,9 +296,8 @@ class ScenarioBook:
             if rule.test(body):
                 return self.get(rule.scenario)
         if self.chaos_weights:  # 5
-            names = list(self.chaos_weights)
-            weights = [self.chaos_weights[n] for n in names]
-            return self.get(self._rng.choices(names, weights)[0])
+            drawn = self._rng.choices(self._chaos_names, cum_weights=self._chaos_cumulative)
+            return self.get(drawn[0])
         return self.get(self.default)  # 6
 
     def fault_for(self, scenario: Scenario, request: int, on: FaultStep = "poll") -> Fault | None:
