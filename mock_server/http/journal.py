@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
 from mock_server.faults import FAULT_SCOPE_KEY, SOCKET_FAULT_KINDS, ConnectionDropped
+from mock_server.report.clients import client_id
 from mock_server.state import Journal, StoreUnavailable
 
 log = logging.getLogger("ipmock")
@@ -123,11 +124,15 @@ class Exchange(NamedTuple):
         )
 
     def to_json(self) -> dict[str, Any]:
+        """The journal entry, but for ``seq``: the journal numbers its entries."""
         headers = {}
+        api_key = None
         for k, v in self.headers:
             name = k.decode("latin-1")
             redact = name.lower() in REDACTED_HEADERS
             headers[name] = "<redacted>" if redact else v.decode("latin-1")
+            if name.lower() == "api-key":
+                api_key = v.decode("latin-1")
         answered = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.response_headers}
         response_type = answered.get("content-type", "")
         return {
@@ -148,6 +153,7 @@ class Exchange(NamedTuple):
             "worker": self.worker,
             "job_id": self.job_id,
             "scenario": self.scenario,
+            "client": client_id(api_key),
         }
 
 

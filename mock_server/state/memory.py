@@ -155,10 +155,12 @@ class MemoryQueue:
 
 
 class MemoryJournal:
-    """The journal in this process: the last ``size`` exchanges."""
+    """The journal in this process: the last ``size`` exchanges, each entry numbered
+    (``seq``) from 1 since the journal began or was last cleared."""
 
     def __init__(self, size: int = 1000) -> None:
         self.kept: deque[Exchange] = deque(maxlen=size)
+        self.recorded = 0
 
     async def record(self, exchange: Exchange) -> None:
         self.keep(exchange)
@@ -166,9 +168,12 @@ class MemoryJournal:
     def keep(self, exchange: Exchange) -> None:
         """``record``, without a coroutine (the in-place protocol's fast path)."""
         self.kept.append(exchange)
+        self.recorded += 1
 
     async def entries(self) -> list[dict[str, Any]]:
-        return [exchange.to_json() for exchange in self.kept]
+        first = self.recorded - len(self.kept) + 1
+        return [{**e.to_json(), "seq": first + i} for i, e in enumerate(self.kept)]
 
     async def clear(self) -> None:
         self.kept.clear()
+        self.recorded = 0

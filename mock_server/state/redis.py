@@ -223,12 +223,18 @@ class RedisJournal:
     An outbox Redis cannot take stays here (the newest ``size`` entries: the list keeps no
     more) and goes with the next write, tried again ``RETRY_AFTER`` seconds later at most;
     an entry is lost only if the process ends first.
+
+    Each entry is numbered (``seq``) from 1 since the journal began or was last
+    cleared: a counter beside the list, raised by each write in the same transaction,
+    so the newest entry's number is the counter and the report can tell what the cap
+    dropped.
     """
 
     RETRY_AFTER = 1.0
 
     def __init__(self, client: redis.Redis, prefix: str = "ipmock:", size: int = 1000) -> None:
         self.client, self.key, self.size = client, prefix + "journal", size
+        self.seq_key = prefix + "journal:seq"
         self._outbox: deque[Exchange] = deque(maxlen=size)
         self._writing = asyncio.Lock()
         self._retry_at = 0.0
@@ -261,7 +267,8 @@ class RedisJournal:
 
     @_unavailable
     async def _write(self, values: list[str]) -> None:
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.incrby(self.seq_key, len(values))
             pipe.rpush(self.key, *values)
             pipe.ltrim(self.key, -self.size, -1)
             await pipe.execute()
@@ -272,12 +279,17 @@ class RedisJournal:
 
     @_unavailable
     async def _entries(self) -> list[dict[str, Any]]:
-        return [json.loads(v) for v in await self.client.lrange(self.key, 0, -1)]
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lrange(self.key, 0, -1)
+            pipe.get(self.seq_key)
+            values, last = await pipe.execute()
+        first = (0 if last is None else int(last)) - len(values) + 1
+        return [{**json.loads(v), "seq": first + i} for i, v in enumerate(values)]
 
     @_unavailable
     async def clear(self) -> None:
         self._outbox.clear()
-        await self.client.delete(self.key)
+        await self.client.delete(self.key, self.seq_key)
 
 
 class RedisClockOffset:
