@@ -26,6 +26,7 @@ import httpx
 from jsonschema import Draft202012Validator
 
 from mock_server import contract
+from mock_server.cli import progress
 
 OTHER_KEY = "ipmock-verify-someone-else"
 GENERATION = "submit, poll and download one generation"
@@ -250,14 +251,23 @@ def flow_checks(
         session.expect(response, "Failure", "status of an unknown id")
         return [] if response.status_code == 404 else [f"answered {response.status_code}, not 404"]
 
-    without_key = "submit without API-Key is refused (401)"
-    _check(session, results, without_key, missing_key, needs_key=False)
-    _check(session, results, "an invalid request is refused (400)", invalid_request)
-    _check(session, results, GENERATION, generation)
-    _check(session, results, "another key cannot read the job", isolation)
-    _check(session, results, "an unknown id is not found (404)", unknown_id)
+    checks: list[tuple[str, Callable[[], list[str]], bool]] = [
+        ("submit without API-Key is refused (401)", missing_key, False),
+        ("an invalid request is refused (400)", invalid_request, True),
+        (GENERATION, generation, True),
+        ("another key cannot read the job", isolation, True),
+        ("an unknown id is not found (404)", unknown_id, True),
+    ]
+    with progress.steps(len(checks), "ipmock verify: flow checks") as work:
+        for name, run, needs_key in checks:
+            _check(session, results, name, run, needs_key=needs_key)
+            work.advance(note=f"{_mark(results[-1]).strip()} {name}")
     departures = CheckResult("every answer matches the response schemas", session.departures)
     return [*results, departures]
+
+
+def _mark(result: CheckResult) -> str:
+    return "ok  " if result.ok else "skip" if result.skipped else "FAIL"
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -511,6 +521,8 @@ def verify(
         print(f"ipmock verify: nothing answers at {base_url}: {exc!r}", file=sys.stderr)
         return 2
     results = flow_checks(session, poll_interval=poll_interval, deadline=deadline, request=request)
+    refused = bool(session.refused)
+    results_shown = list(results)  # and schemathesis's run, in the summary table
     if session.refused:
         print(
             f"ipmock verify: the server refused the API key (HTTP {session.refused}); the "
@@ -519,8 +531,8 @@ def verify(
         )
         fuzz = False
     for result in results:
-        mark = "ok  " if result.ok else "skip" if result.skipped else "FAIL"
-        print(f"  {mark} {result.name}" + (f" ({result.skipped})" if result.skipped else ""))
+        why = f" ({result.skipped})" if result.skipped else ""
+        print(f"  {_mark(result)} {result.name}{why}")
         for problem in result.problems:
             print(f"         {problem}")
     fuzz_code = 0
@@ -529,14 +541,25 @@ def verify(
         if fuzz:
             print("\nschemathesis over the contract (all checks, positive and negative, stateful):")
             sys.stdout.flush()
-            fuzz_code = run_schemathesis(
-                base_url,
-                api_key,
-                max_examples=max_examples,
-                seed=seed,
-                junit=theirs,
-                junit_shown=junit_shown,
+            with progress.steps(None, "ipmock verify: schemathesis") as phase:
+                fuzz_code = run_schemathesis(
+                    base_url,
+                    api_key,
+                    max_examples=max_examples,
+                    seed=seed,
+                    junit=theirs,
+                    junit_shown=junit_shown,
+                )
+            results_shown.append(
+                CheckResult(
+                    "schemathesis over the contract",
+                    [] if fuzz_code == 0 else [f"exit {fuzz_code}: see its output above"],
+                    seconds=phase.elapsed,
+                )
             )
+        else:
+            why = "not run: " + ("the server refused the API key" if refused else "--no-fuzz")
+            results_shown.append(CheckResult("schemathesis over the contract", skipped=why))
         if junit_xml is not None:
             write_junit(junit_xml, "ipmock verify: flow", results, then=theirs)
             parts = "the flow checks and schemathesis" if fuzz else "the flow checks"
@@ -544,6 +567,16 @@ def verify(
     if record is not None:
         _record(session, record)
         print(f"\nrecorded {len(session.exchanges)} exchanges in {record}")
+    print()
+    progress.summary(
+        f"ipmock verify: {base_url}",
+        [
+            progress.Row(
+                r.name, _mark(r).strip(), r.seconds or None, r.skipped or "\n".join(r.problems)
+            )
+            for r in results_shown
+        ],
+    )
     failed = [r for r in results if r.problems]
     skipped = [r for r in results if r.skipped]
     print(

@@ -116,6 +116,12 @@ def test_a_broken_server_is_caught(
     assert "FAIL every answer matches the response schemas" in out
     assert "submit: status:" in out  # the departure names the field
     assert "flow checks: 0 passed, 6 failed" in out
+    table = out[out.index(f"ipmock verify: {broken_server}\n") :].splitlines()
+    [row] = [line for line in table if line.startswith("  submit without API-Key is refused")]
+    result, seconds, unit, *details = row.split("(401)")[1].split()
+    assert (result, unit, " ".join(details)) == ("FAIL", "s", "answered 200, not 401")
+    assert float(seconds) >= 0  # timed, not "-"
+    assert "  schemathesis over the contract " in out and "not run: --no-fuzz" in out
     failures = ET.parse(tmp_path / "v.xml").getroot().findall(".//failure")
     assert len(failures) == 6
 
@@ -265,8 +271,11 @@ def test_a_refused_key_is_said_first_and_no_check_passes_unrun(tmp_path: Path) -
         )
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[1].startswith("ipmock verify: the server refused the API key (HTTP 401)")
-    assert "  ok   submit without API-Key is refused (401)" in lines  # it needs no key
+    said = next(i for i, line in enumerate(lines) if "refused the API key (HTTP 401)" in line)
+    assert lines[said].startswith("ipmock verify: the server refused the API key (HTTP 401)")
+    # Said before any result: only the flow checks' progress comes between it and the header.
+    assert all(line.startswith("ipmock verify: flow checks: ") for line in lines[1:said])
+    assert "  ok   submit without API-Key is refused (401)" in lines[said:]  # it needs no key
     unrun = [
         "an invalid request is refused (400)",
         GENERATION,
@@ -275,7 +284,10 @@ def test_a_refused_key_is_said_first_and_no_check_passes_unrun(tmp_path: Path) -
     ]
     for name in unrun:
         assert f"  skip {name} (not run: the server refused the API key)" in lines
-    assert "schemathesis over the contract" not in done.stdout
+    assert "schemathesis over the contract (" not in done.stdout  # its run's header
+    [row] = [line for line in lines if line.startswith("  schemathesis over the contract ")]
+    assert row.split()[4:6] == ["skip", "-"]  # in the summary table: not run, not timed
+    assert row.endswith("not run: the server refused the API key")
     assert "flow checks: 2 passed, 0 failed, 4 not run" in done.stdout
     urls = [json.loads(line)["url"] for line in (record / "exchanges.jsonl").open()]
     assert not [u for u in urls if "/status/" in u]  # never /status/None
