@@ -44,7 +44,12 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_ASSETS = {"ui.js": "text/javascript", "ui.css": "text/css", "favicon.svg": "image/svg+xml"}
+_ASSETS = {
+    **dict.fromkeys(("ui.js", "dom.js", "journal.js", "jobs.js", "report.js"), "text/javascript"),
+    "ui.css": "text/css",
+    "favicon.svg": "image/svg+xml",
+}
+"""The page's files besides index.html: ui.js and the modules it imports, style, icon."""
 _IMAGE_FILE = re.compile(r"([0-9])\.png")
 
 

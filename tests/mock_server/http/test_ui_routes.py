@@ -28,6 +28,7 @@ def client_from(host: str, **settings: object) -> httpx.AsyncClient:
     [
         ("/__mock/ui", "text/html"),
         ("/__mock/ui/ui.js", "text/javascript"),
+        ("/__mock/ui/journal.js", "text/javascript"),
         ("/__mock/ui/ui.css", "text/css"),
         ("/__mock/ui/favicon.svg", "image/svg+xml"),
     ],
@@ -50,7 +51,7 @@ async def test_page_carries_the_contract_paths_and_no_inline_script() -> None:
         page = (await client.get("/__mock/ui")).text
     assert f'data-submit-path="{SUBMIT_PATH}"' in page
     assert "{submit_path}" not in page
-    assert '<script src="/__mock/ui/ui.js" defer></script>' in page
+    assert '<script type="module" src="/__mock/ui/ui.js"></script>' in page
     assert page.count("<script") == 1
     assert " on" + "click=" not in page.lower()
 
@@ -60,7 +61,8 @@ async def test_unknown_file_is_a_404_naming_the_files() -> None:
         response = await client.get("/__mock/ui/secrets.txt")
     assert response.status_code == 404
     assert response.json()["error"] == (
-        "no dashboard file 'secrets.txt' (one of ui.js, ui.css, favicon.svg)"
+        "no dashboard file 'secrets.txt' (one of ui.js, dom.js, journal.js, jobs.js, report.js, "
+        "ui.css, favicon.svg)"
     )
 
 
