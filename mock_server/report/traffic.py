@@ -181,7 +181,10 @@ def reason_to_fail(exchanges: Sequence[Entry], deadline: float, poll_floor: floa
         tries = [e for e in exchanges if (e["method"], e["path"]) == (last["method"], last["path"])]
         if failed_retryably(last) and len(tries) >= 2 and failed_retryably(tries[-2]):
             return f"{last['method']} {last['path']} failed {_run_of_failures(tries)} times running"
-        if last["at"] - exchanges[0]["at"] + poll_floor >= deadline:
+        # The client had its last answer only when it was sent: a slow one (a delay
+        # fault) spends the deadline too, on the wall clock.
+        answered_at = last["at"] + (last.get("duration_ms") or 0) / 1000
+        if answered_at - exchanges[0]["at"] + poll_floor >= deadline:
             return "its deadline was spent"
     return None
 
