@@ -12,7 +12,8 @@ def test_my_client(flow):
 Give the client the deadline and poll floor it is judged by (``ctx.deadline``,
 ``ctx.poll_floor``); README.md's "Fuzz your client" has the whole example.
 
-Exported here: the strategies, the client properties and their runner, the in-process
+Exported here: the strategies, the client properties (``mock_server.report``'s registry,
+which ``ipmock fuzz`` and the live report judge with too) and their runner, the in-process
 harness, the launcher of a real ``ipmock serve`` (``running_server``), and the example
 client the suite holds up as correct. ``ipmock verify`` is the command line's; its
 module is ``contract_tests.verify``.
@@ -38,6 +39,7 @@ from contract_tests.strategies import (
     server_flows,
     valid_requests,
 )
+from mock_server.report import ClientResult, Evidence, Verdict
 from mock_server.state.admin import AdminRefused
 
 __all__ = [
@@ -47,6 +49,8 @@ __all__ = [
     "BrokenRequest",
     "ClientContractViolation",
     "ClientProperty",
+    "ClientResult",
+    "Evidence",
     "Flow",
     "FlowContext",
     "FlowError",
@@ -55,6 +59,7 @@ __all__ = [
     "RunningMock",
     "ServerDidNotStart",
     "Text2ImageClient",
+    "Verdict",
     "check_client",
     "check_client_async",
     "client_property",

@@ -2,21 +2,15 @@
 
 The user's client runs against the mock playing one Flow. Sleeping moves the mock's
 virtual clock, so a flow with Retry-After 5 and ten polls takes milliseconds. Afterwards
-the journal says what the client did, and each registered ClientProperty judges it:
+the journal says what the client did and the client's return value or error says what
+it handed back; each client property of the one registry
+(``mock_server.report.properties``, which ``ipmock fuzz`` and the live report judge
+with too) judges them. ``PROPERTIES``, ``ClientProperty`` and ``client_property`` here
+are that registry's.
 
-    returns_every_sample     SUCCESS gives exactly `samples` PNG images (or, when a
-                             download failed and the client gave up on it, an error)
-    surfaces_failure         FAILURE raises an error carrying the server's message
-    surfaces_lost_submit     a submit whose answer was lost raises an error
-    honours_retry_after      no request before Retry-After has passed
-    respects_poll_floor      polls of one job at least `poll_floor` seconds apart
-    gives_up_at_deadline     a job that never ends: an error by `deadline`, no images
-    submits_once             never a second submit after one made a job (a double charge),
-                             even when that submit's answer was lost
-    finishes                 at most `max_requests` requests and 3 x `deadline` of time
-
-Any violation raises ClientContractViolation, with the flow described, the exchanges
-(runs of like ones collapsed) and the flow as JSON to replay (``Flow.from_json``).
+Any broken property raises ClientContractViolation, with the flow described, the
+exchanges (runs of like ones collapsed) and the flow as JSON to replay
+(``Flow.from_json``).
 """
 
 from __future__ import annotations
@@ -24,7 +18,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -32,10 +25,28 @@ import httpx
 
 from contract_tests.flows import Flow
 from contract_tests.inprocess import AsyncMockTransport, MockHarness, SyncMockTransport
-from mock_server.contract import IMAGE_PREFIX, PNG_SIGNATURE
 from mock_server.exceptions import IpmockError
+from mock_server.report.properties import (
+    PROPERTIES,
+    ClientProperty,
+    ClientResult,
+    Evidence,
+    client_property,
+    judge,
+    outcome,
+)
 
-_EPSILON = 1e-6
+__all__ = [
+    "PROPERTIES",
+    "ClientContractViolation",
+    "ClientProperty",
+    "FlowContext",
+    "FlowRun",
+    "check_client",
+    "check_client_async",
+    "client_property",
+    "exchange_lines",
+]
 
 
 class ClientContractViolation(IpmockError, AssertionError):
@@ -89,147 +100,19 @@ class FlowRun:
     def elapsed(self) -> float:
         return self.exchanges[-1]["at"] - self.exchanges[0]["at"] if self.exchanges else 0.0
 
+    @property
+    def result(self) -> ClientResult:
+        """What the client handed back, as the properties read it."""
+        images = self.images
+        if images is not None and not isinstance(images, list):
+            images = list(images) if isinstance(images, tuple) else [images]
+        error = None if self.error is None else repr(self.error)
+        return ClientResult(images, error, self.stopped)
 
-@dataclass(frozen=True)
-class ClientProperty:
-    name: str
-    description: str
-    check: Callable[[FlowRun], str | None]
-    """Returns what went wrong, or None."""
-
-
-PROPERTIES: dict[str, ClientProperty] = {}
-
-
-def client_property(
-    name: str, description: str
-) -> Callable[[Callable[[FlowRun], str | None]], Callable[[FlowRun], str | None]]:
-    """Register a check; the built-in ones use this too."""
-
-    def register(check: Callable[[FlowRun], str | None]) -> Callable[[FlowRun], str | None]:
-        PROPERTIES[name] = ClientProperty(name, description, check)
-        return check
-
-    return register
-
-
-def _gave_up_on_a_download(run: FlowRun) -> bool:
-    """Whether the last request for some image URL failed: an error then surfaces it."""
-    last: dict[str, dict[str, Any]] = {}
-    for entry in run.exchanges:
-        if entry["path"].startswith(IMAGE_PREFIX):
-            last[entry["path"]] = entry
-    return any(e.get("dropped") or e["status"] != 200 for e in last.values())
-
-
-@client_property(
-    "returns_every_sample",
-    "SUCCESS gives exactly `samples` PNG images (an error only after a download failed)",
-)
-def _returns_every_sample(run: FlowRun) -> str | None:
-    flow = run.flow
-    if flow.stuck or flow.outcome != "success" or flow.submit_lost or run.stopped:
-        return None
-    if run.error is not None:
-        if _gave_up_on_a_download(run):
-            return None  # a failed download, surfaced
-        return f"raised {run.error!r} on a flow that succeeds"
-    if run.images is None or len(run.images) != run.flow.samples:
-        got = "nothing" if run.images is None else f"{len(run.images)} image(s)"
-        return f"returned {got} for {run.flow.samples} sample(s)"
-    if not all(isinstance(i, bytes) and i.startswith(PNG_SIGNATURE) for i in run.images):
-        return "returned something other than the PNG bytes served"
-    return None
-
-
-@client_property("surfaces_failure", "FAILURE raises an error carrying the server's message")
-def _surfaces_failure(run: FlowRun) -> str | None:
-    if run.flow.stuck or run.flow.outcome != "failure" or run.flow.submit_lost or run.stopped:
-        return None
-    if run.error is None:
-        return f"returned {run.images!r} on a flow that ends in FAILURE"
-    if run.flow.error not in str(run.error):
-        return f"raised {run.error!r}, without the server's message {run.flow.error!r}"
-    return None
-
-
-@client_property("surfaces_lost_submit", "a submit whose answer was lost raises an error")
-def _surfaces_lost_submit(run: FlowRun) -> str | None:
-    if not run.flow.submit_lost or run.stopped or run.error is not None:
-        return None
-    return (
-        f"returned {_shown(run.images)} though the submit's answer was lost "
-        "(the job may exist: say so, do not guess)"
-    )
-
-
-def _shown(images: list[bytes] | None) -> str:
-    return "nothing" if images is None else f"{len(images)} image(s)"
-
-
-@client_property("honours_retry_after", "no request before Retry-After has passed")
-def _honours_retry_after(run: FlowRun) -> str | None:
-    for before, after in pairwise(run.exchanges):  # submits, polls and downloads
-        wait = before["response_headers"].get("retry-after")
-        if wait is not None and after["at"] - before["at"] < float(wait) - _EPSILON:
-            return (
-                f"sent {after['method']} {after['path']} {after['at'] - before['at']:g} s "
-                f"after a {before['status']} with Retry-After {wait}"
-            )
-    return None
-
-
-@client_property("respects_poll_floor", "polls of one job at least poll_floor seconds apart")
-def _respects_poll_floor(run: FlowRun) -> str | None:
-    polls = [e for e in run.exchanges if "/status/" in e["path"]]
-    for before, after in pairwise(polls):
-        gap = after["at"] - before["at"]
-        if before["path"] == after["path"] and gap < run.poll_floor - _EPSILON:
-            return f"polled {gap:g} s after the previous poll (floor {run.poll_floor:g} s)"
-    return None
-
-
-@client_property("gives_up_at_deadline", "a job that never ends: an error by the deadline")
-def _gives_up_at_deadline(run: FlowRun) -> str | None:
-    if not run.flow.stuck or run.flow.submit_lost:
-        return None
-    if run.stopped:  # the harness stopped it: the exchanges still say why
-        if run.elapsed > run.deadline + run.poll_floor + _EPSILON:
-            return (
-                f"kept going {run.elapsed:g} s, past its {run.deadline:g} s deadline, until "
-                "the harness stopped it (is ctx.deadline passed to the client?)"
-            )
-        return None
-    if run.error is None:
-        return f"returned {run.images!r} for a job that never ended"
-    if run.elapsed > run.deadline + run.poll_floor + _EPSILON:
-        return f"kept going {run.elapsed:g} s, past its {run.deadline:g} s deadline"
-    return None
-
-
-@client_property("submits_once", "never a second submit after one made a job")
-def _submits_once(run: FlowRun) -> str | None:
-    made: dict[str, Any] | None = None
-    for entry in run.exchanges:
-        if entry["method"] != "POST":
-            continue
-        if made is not None:
-            if made.get("dropped") or made["status"] not in (200, 202):
-                answer = "was lost" if made.get("dropped") else f"was a {made['status']}"
-                return (
-                    f"submitted again after a submit whose answer {answer} had made job "
-                    f"{made['job_id']}: the job would be paid twice"
-                )
-            return "submitted again after a submit was accepted: the job would be paid twice"
-        # A job made (the journal names it) counts even when its answer never arrived.
-        if entry.get("job_id") is not None or entry["status"] in (200, 202):
-            made = entry
-    return None
-
-
-@client_property("finishes", "ends within max_requests requests and 3 x deadline")
-def _finishes(run: FlowRun) -> str | None:
-    return run.stopped
+    @property
+    def evidence(self) -> Evidence:
+        """The run as the client properties judge it."""
+        return Evidence(self.exchanges, self.poll_floor, self.deadline, self.result)
 
 
 def _harness(flow: Flow) -> MockHarness:
@@ -240,11 +123,8 @@ def _harness(flow: Flow) -> MockHarness:
 
 def _judge(run: FlowRun, harness: MockHarness, properties: list[str] | None) -> FlowRun:
     run.exchanges = list(harness.journal())
-    names = properties or list(PROPERTIES)
-    problems = []
-    for name in names:
-        if (problem := PROPERTIES[name].check(run)) is not None:
-            problems.append(f"{name}: {problem}")
+    verdicts = judge(run.evidence, properties)
+    problems = [f"{name}: {v.why}" for name, v in verdicts.items() if v.state == "broken"]
     if problems:
         trail = "\n".join(exchange_lines(run.exchanges))
         raise ClientContractViolation(
@@ -256,19 +136,6 @@ def _judge(run: FlowRun, harness: MockHarness, properties: list[str] | None) -> 
     return run
 
 
-def _outcome(entry: dict[str, Any]) -> str:
-    """An answer in a few words: 200 PENDING, 429, dropped (with the fault that did it)."""
-    if entry.get("dropped"):
-        said = "dropped"
-    else:
-        said = str(entry["status"])
-        answer = entry.get("response_json")
-        if isinstance(answer, dict) and isinstance(answer.get("status"), str):
-            said += f" {answer['status']}"
-    fault = entry.get("fault")
-    return said + (f" [{fault}]" if fault else "")
-
-
 def exchange_lines(exchanges: list[dict[str, Any]]) -> list[str]:
     """The exchanges as lines of a report: each run of like ones (same request, same
     answer) in one line, ``GET /status/x -> 200 PENDING x 200 (to 199.00s)``."""
@@ -277,17 +144,17 @@ def exchange_lines(exchanges: list[dict[str, Any]]) -> list[str]:
     start = exchanges[0]["at"]
     runs: list[tuple[dict[str, Any], dict[str, Any], int]] = []
     for entry in exchanges:
-        key = (entry["method"], entry["path"], _outcome(entry))
+        key = (entry["method"], entry["path"], outcome(entry))
         if runs:
             first, _, count = runs[-1]
-            if (first["method"], first["path"], _outcome(first)) == key:
+            if (first["method"], first["path"], outcome(first)) == key:
                 runs[-1] = (first, entry, count + 1)
                 continue
         runs.append((entry, entry, 1))
     lines = []
     for first, last, count in runs:
         line = f"  {first['at'] - start:8.2f}s {first['method']} {first['path']} -> "
-        line += _outcome(first)
+        line += outcome(first)
         if count > 1:
             line += f" x {count} (to {last['at'] - start:.2f}s)"
         lines.append(line)
