@@ -1,5 +1,5 @@
 """``ipmock verify`` and ``ipmock conformance``: their options, and the toolkit's checks
-they run (``contract_tests``)."""
+they run (``contract_tests``); ``ipmock fuzz`` is hooked in from ``mock_server.cli.fuzz``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from mock_server.cli import models
+from mock_server.cli import fuzz, models
 from mock_server.cli.checks import UsageError, output_file, output_folder
 from mock_server.contract import request_schema
 from mock_server.settings import PARSERS, checked, is_http_url, seconds, whole
 from mock_server.words import describe
 
-COMMANDS = ("verify", "conformance")
+COMMANDS = ("verify", "conformance", "fuzz")
 
 
 def add_commands(
@@ -126,6 +126,7 @@ def add_commands(
         help="schemathesis examples per operation and phase (default 30)",
     )
     conform.add_argument("--no-fuzz", action="store_true", help="no schemathesis")
+    fuzz.add_command(commands, argtype)
 
 
 TINY_REQUEST = {"width": 128, "height": 128, "num_inference_steps": 4}
@@ -143,7 +144,9 @@ def cuda_available() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run verify or conformance (``args.command``); its exit status."""
+    """Run verify, conformance or fuzz (``args.command``); its exit status."""
+    if args.command == "fuzz":
+        return fuzz.run(args)
     try:  # refuse what would break them once they have run
         output_file("--junit-xml", args.junit_xml)
         if args.command == "verify":

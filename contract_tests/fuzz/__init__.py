@@ -1,0 +1,17 @@
+"""``ipmock fuzz``: judge a client in any language by running it, as a command, on
+generated flows of the mock (``docs/any-language.md`` has the protocol).
+
+    timed     the flows, timed for real time
+    process   the protocol's process side: environment, time limit, captured output
+    slot      a served mock playing one flow at a time to the command
+    judging   the client properties' verdicts on one play
+    search    hypothesis's search and shrinking, ``--jobs`` flows side by side
+    report    the counterexample's report and its replay line
+    cli       the command line
+"""
+
+from contract_tests.fuzz.process import PROTOCOL_VARIABLES
+from contract_tests.fuzz.search import FuzzOutcome, FuzzSettings, fuzz, replay
+from contract_tests.fuzz.timed import timed_flows
+
+__all__ = ["PROTOCOL_VARIABLES", "FuzzOutcome", "FuzzSettings", "fuzz", "replay", "timed_flows"]
