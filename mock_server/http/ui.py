@@ -97,7 +97,7 @@ async def asset(request: Request) -> Response:
     return Response(_file(name), media_type=media_type, headers=_SECURITY_HEADERS)
 
 
-async def image(request: Request) -> Response:
+async def thumbnail(request: Request) -> Response:
     """GET: sample N of a SUCCESS job, for the dashboard's thumbnails (guarded, not
     journaled, never counted as a download, whatever its URL's lifetime)."""
     state = _guard(request)
@@ -124,6 +124,6 @@ async def image(request: Request) -> Response:
 def ui_routes() -> list[BaseRoute]:
     return [
         Route(UI_PATH, index, methods=["GET"]),
-        Route(UI_PATH + "/images/{job_id}/{file_name}", image, methods=["GET"]),
+        Route(UI_PATH + "/thumbnails/{job_id}/{file_name}", thumbnail, methods=["GET"]),
         Route(UI_PATH + "/{name}", asset, methods=["GET"]),
     ]

@@ -157,7 +157,7 @@ function thumbnails(view, job) {
 
 async function thumbnail(jobId, sample) {
   const headers = tokenHeaders();
-  const url = "/__mock/ui/images/" + encodeURIComponent(jobId) + "/" + sample + ".png";
+  const url = "/__mock/ui/thumbnails/" + encodeURIComponent(jobId) + "/" + sample + ".png";
   const response = await fetch(url, { headers, cache: "no-store", credentials: "omit" });
   if (!response.ok) throw new Error(response.status + " " + response.statusText);
   return URL.createObjectURL(await response.blob());

@@ -102,7 +102,7 @@ async def _success_job(client: httpx.AsyncClient, samples: int = 2) -> str:
 async def test_thumbnail_is_the_png_and_no_download() -> None:
     async with client_from("127.0.0.1") as client:
         job_id = await _success_job(client)
-        image = await client.get(f"/__mock/ui/images/{job_id}/1.png")
+        image = await client.get(f"/__mock/ui/thumbnails/{job_id}/1.png")
         paths = [e["path"] for e in (await client.get("/__mock/journal")).json()["entries"]]
         job = (await client.get(f"/__mock/jobs/{job_id}")).json()
     assert image.status_code == 200
@@ -123,7 +123,7 @@ async def test_thumbnail_is_the_png_and_no_download() -> None:
 async def test_thumbnail_of_no_such_sample(file_name: str, error: str) -> None:
     async with client_from("127.0.0.1") as client:
         job_id = await _success_job(client)
-        response = await client.get(f"/__mock/ui/images/{job_id}/{file_name}")
+        response = await client.get(f"/__mock/ui/thumbnails/{job_id}/{file_name}")
     assert response.status_code == 404
     assert response.json()["error"] == "admin API: " + error.format(id=job_id)
 
@@ -133,8 +133,8 @@ async def test_thumbnail_of_a_pending_or_unknown_job() -> None:
         body = {"prompt": "a cat"}
         pending = await client.post(SUBMIT_PATH, json=body, headers={"API-Key": "k"})
         job_id = pending.json()["id"]
-        not_yet = await client.get(f"/__mock/ui/images/{job_id}/0.png")
-        unknown = await client.get("/__mock/ui/images/nope/0.png")
+        not_yet = await client.get(f"/__mock/ui/thumbnails/{job_id}/0.png")
+        unknown = await client.get("/__mock/ui/thumbnails/nope/0.png")
     assert not_yet.status_code == 404
     assert not_yet.json()["error"] == f"admin API: job {job_id!r} is PENDING, not SUCCESS"
     assert unknown.status_code == 404
@@ -144,9 +144,9 @@ async def test_thumbnail_of_a_pending_or_unknown_job() -> None:
 async def test_thumbnail_needs_the_token_when_set() -> None:
     async with client_from("127.0.0.1", admin_token=Secret(TOKEN)) as client:
         job_id = await _success_job(client)
-        refused = await client.get(f"/__mock/ui/images/{job_id}/0.png")
+        refused = await client.get(f"/__mock/ui/thumbnails/{job_id}/0.png")
         allowed = await client.get(
-            f"/__mock/ui/images/{job_id}/0.png", headers={"X-Ipmock-Admin-Token": TOKEN}
+            f"/__mock/ui/thumbnails/{job_id}/0.png", headers={"X-Ipmock-Admin-Token": TOKEN}
         )
     assert refused.status_code == 403
     assert allowed.status_code == 200
