@@ -1,4 +1,4 @@
-"""The admin API under /__mock/: reset, scenario queue, clock, journal, jobs, generation.
+"""The admin API under /__mock/: reset, scenario queue, clock, journal, report, jobs, generation.
 
 Each route reads its request, calls ``mock_server.state.admin.Admin`` (the admin logic,
 which the in-process harness calls too) and answers JSON; a refusal is a 400 (404 for an
@@ -135,6 +135,41 @@ async def journal(request: Request) -> Response:
     return JSONResponse({"entries": entries})
 
 
+REPORT_PARAMS = ("poll_floor", "deadline", "key")
+
+
+async def report(request: Request) -> Response:
+    """GET: each client's traffic judged by the client properties, per client and per job
+    (?poll_floor=S&deadline=S: what clients are held to; ?key=ID: one client's id)."""
+    admin = _admin(request)
+    query = request.query_params
+    unknown = [k for k in query if k not in REPORT_PARAMS]
+    if unknown:
+        names = ", ".join(f"{shorten(k)!r}{did_you_mean(k, REPORT_PARAMS)}" for k in unknown[:10])
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"admin API: unknown parameter{'s' * (len(unknown) > 1)} {names}; "
+            f"known: {', '.join(REPORT_PARAMS)}",
+        )
+    seconds: dict[str, float] = {}
+    for name in ("poll_floor", "deadline"):
+        if name in query:
+            try:
+                seconds[name] = float(query[name])
+            except ValueError:
+                raise ApiError(
+                    400,
+                    "invalid_request",
+                    f"admin API: {name} must be a number of seconds, "
+                    f"got {json.dumps(shorten(query[name]))}",
+                ) from None
+    try:
+        return JSONResponse(await admin.report(**seconds, client=query.get("key")))
+    except AdminRefused as exc:
+        raise _refused(exc) from None
+
+
 async def jobs(request: Request) -> Response:
     """GET: every stored job."""
     return JSONResponse({"jobs": await _admin(request).jobs()})
@@ -185,6 +220,7 @@ def admin_routes() -> list[BaseRoute]:
         Route("/__mock/queue", queue, methods=["GET", "POST", "DELETE"]),
         Route("/__mock/clock", clock, methods=["GET", "POST"]),
         Route("/__mock/journal", journal, methods=["GET", "DELETE"]),
+        Route("/__mock/report", report, methods=["GET"]),
         Route("/__mock/jobs", jobs, methods=["GET"]),
         Route("/__mock/jobs/{id}", job, methods=["GET"]),
         Route("/__mock/generation", generation, methods=["GET"]),

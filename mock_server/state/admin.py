@@ -17,6 +17,7 @@ from typing import Any
 from mock_server.clock import iso, parse_time
 from mock_server.config import ConfigError, queued_scenario
 from mock_server.exceptions import IpmockError
+from mock_server.report.live import live_report
 from mock_server.scenarios import TEST_KEY_PREFIX, Scenario
 from mock_server.state import MockState
 from mock_server.words import did_you_mean, shorten
@@ -115,6 +116,22 @@ class Admin:
     async def clear_journal(self) -> None:
         await self.state.journal.clear()
 
+    async def report(
+        self, *, poll_floor: float = 1.0, deadline: float = 300.0, client: str | None = None
+    ) -> dict[str, Any]:
+        """The live report (``mock_server.report.live``): every client's traffic in the
+        journal judged by the client properties, held to ``poll_floor`` and ``deadline``
+        (seconds); ``client``: only the client of that id (``mock_server.report.client_id``
+        of its key)."""
+        floor = _report_seconds("poll_floor", poll_floor, 0.0, 3600.0)
+        limit = _report_seconds("deadline", deadline, 1e-3, 86400.0)
+        if client is not None and (not isinstance(client, str) or len(client) > 100):
+            raise AdminRefused(
+                f"key must be a client id of at most 100 characters, got {_shown(client)}"
+            )
+        entries = await self.state.journal.entries()
+        return live_report(entries, poll_floor=floor, deadline=limit, client=client)
+
     async def jobs(self) -> list[dict[str, Any]]:
         """Every stored job, as JSON."""
         return [job.to_json() for job in await self.state.store.jobs()]
@@ -157,6 +174,18 @@ def _clock_seconds(value: Any) -> float:
         raise AdminRefused(
             "advance must be a number of seconds from 0 to 1e9 (the clock only moves "
             f"forward; set goes back), got {_shown(value)}"
+        )
+    return float(value)
+
+
+def _report_seconds(name: str, value: Any, low: float, high: float) -> float:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not (low <= value <= high)  # NaN fails too
+    ):
+        raise AdminRefused(
+            f"{name} must be a number of seconds from {low:g} to {high:g}, got {_shown(value)}"
         )
     return float(value)
 
