@@ -14,21 +14,23 @@ export function drawJobs(view) {
     if (!byJob.has(entry.job_id)) byJob.set(entry.job_id, []);
     byJob.get(entry.job_id).push(entry);
   }
-  const jobs = [...view.jobs].sort((a, b) => b.created_at - a.created_at).slice(0, MAX_JOBS);
-  const signature = JSON.stringify(
-    jobs.map((j) => [
-      j.id,
-      j.state,
-      j.status_requests,
-      j.downloads,
-      (byJob.get(j.id) || []).length,
-    ]),
-  );
+  const client = $("client-filter").value; // the journal's client filter picks jobs too
+  const jobs = [...view.jobs]
+    .filter((j) => !client || (byJob.get(j.id) || []).some((e) => e.client === client))
+    .sort((a, b) => b.created_at - a.created_at)
+    .slice(0, MAX_JOBS);
+  const signature = JSON.stringify([
+    client,
+    jobs.map((j) => [j.id, j.state, j.status_requests, j.downloads, byJob.get(j.id)?.length]),
+  ]);
   if (signature === view.drawn.jobs) return;
   view.drawn.jobs = signature;
-  $("job-count").textContent = "(" + view.jobs.length + ")";
+  const total = view.jobs.length;
+  $("job-count").textContent =
+    jobs.length === total ? "(" + total + ")" : "(" + jobs.length + " of " + total + " shown)";
   if (!jobs.length) {
-    $("jobs").replaceChildren(el("p", { className: "muted" }, "No jobs yet: submit one."));
+    const none = total ? "No jobs of this client." : "No jobs yet: submit one.";
+    $("jobs").replaceChildren(el("p", { className: "muted" }, none));
     return;
   }
   $("jobs").replaceChildren(...jobs.map((job) => jobCard(view, job, byJob.get(job.id) || [])));

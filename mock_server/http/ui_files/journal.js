@@ -103,11 +103,21 @@ function journalRows(view, entry, key) {
     el("td", { title: entry.job_id || "" }, entry.job_id ? jobLink(entry.job_id) : "—"),
   );
   row.dataset.key = key;
-  row.addEventListener("click", (event) => {
-    if (event.target.closest("button")) return;
+  row.tabIndex = 0;
+  const toggle = () => {
     if (view.open.has(key)) view.open.delete(key);
     else view.open.add(key);
     drawJournal(view);
+    document.querySelector('tr.entry[data-key="' + CSS.escape(key) + '"]')?.focus();
+  };
+  row.addEventListener("click", (event) => {
+    if (!event.target.closest("button")) toggle();
+  });
+  row.addEventListener("keydown", (event) => {
+    if (event.target === row && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      toggle();
+    }
   });
   const rows = [row];
   const errors = refusalOf(entry);

@@ -23,7 +23,9 @@ const view = {
   thumbnails: new Map(), // "job/i" -> blob: URL
   drawn: { journal: "", jobs: "", report: "" },
 };
-let timer = null;
+let timer = null; // the next refresh, when one is planned
+let inFlight = false;
+let again = false;
 
 // ---- clock and queue ----------------------------------------------------------
 
@@ -75,25 +77,40 @@ async function refresh() {
 
 async function tick() {
   timer = null;
+  if (inFlight) {
+    again = true; // a control asked for fresh data while a refresh was on its way
+    return;
+  }
+  inFlight = true;
   try {
-    await refresh();
-    $("connection").textContent = "live · " + new Date().toLocaleTimeString();
-    $("connection").className = "connection live";
+    if (!document.hidden) {
+      await refresh();
+      $("connection").textContent = "live · " + new Date().toLocaleTimeString();
+      $("connection").className = "connection live";
+    }
   } catch (error) {
     if (error.status === 403) {
       askForToken(error.message);
-      return;
+      return; // no polling until the token form is sent
     }
     $("connection").textContent = "not updating: " + error.message;
     $("connection").className = "connection down";
+  } finally {
+    inFlight = false;
   }
-  timer = setTimeout(tick, POLL_MS);
+  timer = setTimeout(tick, again ? 0 : POLL_MS);
+  again = false;
 }
 
+/** Refresh now (after a control), keeping one polling loop. */
 function poll() {
   if (timer !== null) clearTimeout(timer);
   tick();
 }
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && !$("dashboard").hidden) poll();
+});
 
 // ---- the token ----------------------------------------------------------------
 
@@ -185,7 +202,10 @@ control("clear-queue", async () => {
   return "The queue is empty.";
 });
 
-$("client-filter").addEventListener("change", () => drawJournal(view));
+$("client-filter").addEventListener("change", () => {
+  drawJournal(view);
+  drawJobs(view);
+});
 $("path-filter").addEventListener("input", () => drawJournal(view));
 
 async function loadScenarios() {
