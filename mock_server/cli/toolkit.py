@@ -1,5 +1,6 @@
 """``ipmock verify`` and ``ipmock conformance``: their options, and the toolkit's checks
-they run (``contract_tests``); ``ipmock fuzz`` is hooked in from ``mock_server.cli.fuzz``."""
+they run (``contract_tests``); ``ipmock fuzz`` and ``ipmock report`` are hooked in from
+``mock_server.cli.fuzz`` and ``mock_server.cli.report``."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from mock_server.cli import fuzz, models
+from mock_server.cli import fuzz, models, report
 from mock_server.cli.checks import UsageError, output_file, output_folder
 from mock_server.contract import request_schema
 from mock_server.settings import PARSERS, checked, is_http_url, seconds, whole
 from mock_server.words import describe
 
-COMMANDS = ("verify", "conformance", "fuzz")
+COMMANDS = ("verify", "conformance", "fuzz", "report")
 
 
 def add_commands(
@@ -127,6 +128,7 @@ def add_commands(
     )
     conform.add_argument("--no-fuzz", action="store_true", help="no schemathesis")
     fuzz.add_command(commands, argtype)
+    report.add_command(commands, argtype)
 
 
 TINY_REQUEST = {"width": 128, "height": 128, "num_inference_steps": 4}
@@ -147,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     """Run verify, conformance or fuzz (``args.command``); its exit status."""
     if args.command == "fuzz":
         return fuzz.run(args)
+    if args.command == "report":
+        return report.run(args)
     try:  # refuse what would break them once they have run
         output_file("--junit-xml", args.junit_xml)
         if args.command == "verify":
