@@ -7,7 +7,7 @@
 import { $, AdminError, TOKEN_KEY, admin, el } from "./dom.js";
 import { drawJobs } from "./jobs.js";
 import { drawJournal } from "./journal.js";
-import { drawReport } from "./report.js";
+import { drawReport, reportPath } from "./report.js";
 
 const POLL_MS = 1000;
 
@@ -18,7 +18,9 @@ const view = {
   journal: [],
   jobs: [],
   queue: [],
-  report: undefined, // undefined: not asked yet; null: this server has no report
+  report: null, // the live report, once asked for
+  reportError: null, // why the last report was refused (a poll floor or deadline)
+  reportOpen: new Map(), // client or job -> whether the user left its part open
   open: new Set(), // journal entries whose details are shown
   thumbnails: new Map(), // "job/i" -> blob: URL
   drawn: { journal: "", jobs: "", report: "" },
@@ -56,13 +58,12 @@ async function refresh() {
     admin("GET", "jobs"),
     admin("GET", "queue"),
   ]);
-  if (view.report !== null) {
-    try {
-      view.report = await admin("GET", "report");
-    } catch (error) {
-      if (error.status !== 404) throw error;
-      view.report = null; // this server has no live report
-    }
+  try {
+    view.report = await admin("GET", reportPath());
+    view.reportError = null;
+  } catch (error) {
+    if (error.status !== 400) throw error;
+    view.reportError = error.message; // a poll floor or deadline it refused
   }
   view.clock = clock;
   view.journal = journal.entries;
@@ -207,6 +208,7 @@ $("client-filter").addEventListener("change", () => {
   drawJobs(view);
 });
 $("path-filter").addEventListener("input", () => drawJournal(view));
+for (const id of ["report-poll-floor", "report-deadline"]) $(id).addEventListener("change", poll);
 
 async function loadScenarios() {
   const answer = await admin("GET", "scenarios");
