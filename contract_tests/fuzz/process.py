@@ -114,10 +114,15 @@ class _Tail:
 
 
 def run_client(
-    command: Sequence[str], protocol: Protocol, *, base_env: Mapping[str, str] | None = None
+    command: Sequence[str],
+    protocol: Protocol,
+    *,
+    base_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> ClientExit:
-    """Run ``command`` once under ``protocol``, in a process group of its own, killed
-    whole (SIGKILL) at 3 x the deadline; what it left in the out folder is read back."""
+    """Run ``command`` once under ``protocol`` (in ``cwd``, default this process's), in a
+    process group of its own, killed whole (SIGKILL) at 3 x the deadline; what it left
+    in the out folder is read back."""
     protocol.out.mkdir(parents=True, exist_ok=True)
     limit = 3 * protocol.deadline
     started_at, started = time.time(), time.monotonic()
@@ -128,6 +133,7 @@ def run_client(
         stderr=subprocess.PIPE,
         env=protocol.environment(os.environ if base_env is None else base_env),
         start_new_session=True,
+        cwd=cwd,
     )
     assert process.stdout is not None and process.stderr is not None
     out, err = _Tail(process.stdout), _Tail(process.stderr)

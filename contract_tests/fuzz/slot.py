@@ -45,17 +45,23 @@ class Slot:
         self._plays = itertools.count(1)
 
     def play(
-        self, flow: Flow, command: Sequence[str], *, poll_floor: float, deadline: float
+        self,
+        flow: Flow,
+        command: Sequence[str],
+        *,
+        poll_floor: float,
+        deadline: float,
+        cwd: Path | None = None,
     ) -> Play:
         """Reset the mock, queue the flow's scenarios, run the command once under the
-        protocol with a key of its own, and collect what happened."""
+        protocol with a key of its own (in ``cwd``), and collect what happened."""
         n = next(self._plays)
         api_key = f"sk-ipmock-fuzz-{self.number}-{n}"
         self.mock.reset()
         self.mock.queue(*(s.to_json() for s in flow.scenarios()))
         out = Path(tempfile.mkdtemp(prefix=f"flow-{n}-", dir=self.work))
         protocol = Protocol(self.mock.url, api_key, flow.body(), out, poll_floor, deadline)
-        ended = run_client(command, protocol, base_env=self.base_env)
+        ended = run_client(command, protocol, base_env=self.base_env, cwd=cwd)
         exchanges = self.mock.journal()  # before fetching the served images ourselves
         return Play(flow, api_key, ended, exchanges, _served_images(exchanges))
 

@@ -12,7 +12,7 @@ from typing import Any
 from mock_server.settings import PARSERS, seconds, whole
 
 EXAMPLES = 25
-POLL_FLOOR = 0.25
+POLL_FLOOR = 0.5
 DEADLINE = 3.0
 JOBS = 2
 """The defaults: 25 flows of a careful client take about a minute on two busy cores."""
