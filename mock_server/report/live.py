@@ -1,11 +1,12 @@
 """The live report: what each client of a running mock did, judged from the journal alone.
 
 ``live_report(entries, ...)`` groups the journal by client (the id of its API key, never
-the key) and judges each client's traffic with every registered property, then each of
-its jobs alone (the job's exchanges and the refused submits just before it): the submit
-properties look across jobs, so a client can break one that none of its jobs breaks. A
-property that needs what the client returned is ``not_judged`` here. The journal keeps
-its last entries only; the report says when the entries it would need were dropped (the
+the key; a download, which needs no key, goes with the client of its job) and judges
+each client's traffic with every registered property, then each of its jobs alone (the
+job's exchanges and the refused submits just before it): the submit properties look
+across jobs, so a client can break one that none of its jobs breaks. A property that
+needs what the client returned is ``not_judged`` here. The journal keeps its last
+entries only; the report says when the entries it would need were dropped (the
 journal's numbers, ``seq``, start past 1 or skip some).
 """
 
@@ -32,8 +33,8 @@ def live_report(
     them, or the one whose id is ``client``) its verdicts and its jobs' verdicts."""
     journal = _journal_span(entries)
     by_client: dict[str | None, list[Entry]] = {}
-    for entry in entries:
-        by_client.setdefault(entry.get("client"), []).append(entry)
+    for entry, who in zip(entries, _clients(entries), strict=True):
+        by_client.setdefault(who, []).append(entry)
     chosen = [
         (name, traffic_of)
         for name, traffic_of in by_client.items()
@@ -51,6 +52,22 @@ def live_report(
         "properties": {name: p.description for name, p in PROPERTIES.items()},
         "clients": clients,
     }
+
+
+def _clients(entries: Sequence[Entry]) -> list[str | None]:
+    """Whose each exchange is: its key's client, or, for a request sent with no key (a
+    download: image URLs need none), the client whose key made or polled its job."""
+    owner: dict[str, str] = {}
+    for entry in entries:
+        job, who = traffic.job_of(entry), entry.get("client")
+        if job is not None and who is not None:
+            owner.setdefault(job, who)
+    found = []
+    for entry in entries:
+        who = entry.get("client")
+        job = traffic.job_of(entry)
+        found.append(owner.get(job) if who is None and job is not None else who)
+    return found
 
 
 def _journal_span(entries: Sequence[Entry]) -> dict[str, Any]:

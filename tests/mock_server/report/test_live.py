@@ -96,3 +96,16 @@ def test_an_empty_journal_is_an_empty_report() -> None:
     report = live_report([])
     assert report["clients"] == [] and report["broken"] is False
     assert report["journal"]["first_seq"] is None
+
+
+def test_a_download_sent_with_no_key_goes_with_the_client_of_its_job() -> None:
+    entries = numbered(careful())
+    for download in entries[3:]:
+        download["client"] = None
+    (client,) = live_report(entries)["clients"]
+    assert client["client"] == "A" and client["exchanges"] == 5
+    assert client["properties"]["fetches_every_image"]["state"] == "held"
+    stray = numbered([submit(0.0, "J7")], first=6, client="B")
+    stray[0].update(client=None, path="/images/unknown/0.png", method="GET", job_id=None)
+    report = live_report(entries + stray)
+    assert [c["client"] for c in report["clients"]] == ["A", None]
