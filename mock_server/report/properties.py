@@ -299,19 +299,25 @@ def _submits_once(evidence: Evidence) -> Verdict:
     exchanges = evidence.exchanges
     jobs = traffic.jobs(exchanges)
     made: list[int] = []
+    open_jobs: list[int] = []  # the submits of jobs not yet followed to their end
     for index, entry in enumerate(exchanges):
         if traffic.step(entry) != "submit":
             continue
-        for earlier in made:
-            job = jobs[exchanges[earlier]["job_id"]]
-            if traffic.ended_by(job, exchanges, index, evidence.deadline):
-                continue
+        open_jobs = [
+            i
+            for i in open_jobs
+            if not traffic.ended_by(
+                jobs[exchanges[i]["job_id"]], exchanges, index, evidence.deadline
+            )
+        ]
+        if open_jobs:
+            earlier = open_jobs[0]
             first = exchanges[earlier]
             if traffic.is_lost_submit(first):
                 answer = "was lost" if first.get("dropped") else f"was a {first['status']}"
                 why = (
                     f"submitted again after a submit whose answer {answer} had made job "
-                    f"{job.id}: the job would be paid twice"
+                    f"{first['job_id']}: the job would be paid twice"
                 )
             else:
                 why = (
@@ -321,6 +327,7 @@ def _submits_once(evidence: Evidence) -> Verdict:
             return _broken(why, earlier, index)
         if entry.get("job_id") is not None:  # a job made, even when its answer was lost
             made.append(index)
+            open_jobs.append(index)
     return _held() if made else _not_judged("no submit made a job")
 
 

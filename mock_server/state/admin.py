@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
+
+import anyio.to_thread
 
 from mock_server.clock import iso, parse_time
 from mock_server.config import ConfigError, queued_scenario
@@ -130,7 +133,9 @@ class Admin:
                 f"key must be a client id of at most 100 characters, got {_shown(client)}"
             )
         entries = await self.state.journal.entries()
-        return live_report(entries, poll_floor=floor, deadline=limit, client=client)
+        judged = partial(live_report, entries, poll_floor=floor, deadline=limit, client=client)
+        # About 0.2 s for 1,000 entries: judged beside the event loop, which keeps answering.
+        return await anyio.to_thread.run_sync(judged)
 
     async def jobs(self) -> list[dict[str, Any]]:
         """Every stored job, as JSON."""
