@@ -1,13 +1,11 @@
 """The API docs' own example, run as written against a real `ipmock serve` over its socket:
 submit, poll, download. Also: download URLs follow the Host the client used, or --public-url;
-and the README's fuzz example passes a correct client.
+and docs/fuzzing.md's example judges by the flow's deadline.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-import types
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +15,6 @@ import requests
 from hypothesis import given, settings
 
 from bench.support.bodies import DOCS_EXAMPLE
-from contract_tests.example_client import Policy, Text2ImageClient
 from contract_tests.flows import Flow
 from contract_tests.strategies import server_flows
 from tests.conftest import REPO, running_server
@@ -147,53 +144,20 @@ def test_public_url_is_the_base_of_download_urls(
         assert png_size(image.content) == (small_body["width"], small_body["height"])
 
 
-# The README's "Fuzz your client" example, run as written with a correct client.
+# docs/fuzzing.md's example, run as written (with the example client it names).
 
 
-def _readme_fuzz_example() -> str:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Fuzz your client", 1)[1]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+def _docs_fuzz_example() -> str:
+    page = (REPO / "docs/fuzzing.md").read_text(encoding="utf-8")
+    return page.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-class _MyClient:
-    """A correct client with the README's seams and a normal 300 s timeout by default."""
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        http: Any,
-        sleep: Any,
-        monotonic: Any,
-        poll_interval: float = 2.0,
-        timeout: float = 300.0,
-    ) -> None:
-        self._client = Text2ImageClient(
-            base_url,
-            api_key,
-            http=http,
-            sleep=sleep,
-            monotonic=monotonic,
-            policy=Policy(poll_interval=poll_interval, deadline=timeout),
-        )
-
-    def generate(self, request: dict[str, Any]) -> list[bytes]:
-        return self._client.generate(request)
-
-
-def test_the_readmes_fuzz_example_passes_a_correct_client(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    my_package = types.ModuleType("my_package")
-    my_package.MyClient = _MyClient  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "my_package", my_package)
-    namespace: dict[str, Any] = {"__name__": "readme_fuzz_example"}
-    exec(compile(_readme_fuzz_example(), "<README.md: Fuzz your client>", "exec"), namespace)
+def test_the_docs_fuzz_example_judges_by_the_flows_deadline() -> None:
+    namespace: dict[str, Any] = {"__name__": "docs_fuzz_example"}
+    exec(compile(_docs_fuzz_example(), "<docs/fuzzing.md>", "exec"), namespace)
     test = namespace["test_my_client_keeps_the_contract"]
     # A job that never ends: the client must give up at the deadline the check judges by,
-    # not at its own 300 s (the README's example once left ctx.deadline out).
+    # not at its own 300 s (the example once left ctx.deadline out).
     test.hypothesis.inner_test(flow=Flow(pending_polls=None))
     # And the example's test body on generated flows (40 of them, not its 500).
     few = settings(max_examples=40, deadline=None, database=None)

@@ -156,17 +156,17 @@ def test_fixtures_in_a_users_test_file(pytester: pytest.Pytester) -> None:
     )
 
 
-def _readme_block(containing: str) -> str:
-    readme = (REPO / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+def _docs_block(containing: str) -> str:
+    page = (REPO / "docs/pytest-plugin.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
     [block] = [b for b in blocks if containing in b]
     return block
 
 
 @pytest.mark.slow
 @pytest.mark.socket
-def test_the_readme_clock_and_hypothesis_example_runs(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_readme=_readme_block("def test_waits_out_a_time_scenario"))
+def test_the_docs_clock_and_hypothesis_example_runs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_docs=_docs_block("def test_waits_out_a_time_scenario"))
     result = pytester.runpytest_subprocess("-q", "-W", "ignore", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
 

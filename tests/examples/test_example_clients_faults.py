@@ -1,4 +1,4 @@
-"""The example clients ride out the README's faults (a lost submit is not sent again, broken
+"""The example clients ride out the docs' faults (a lost submit is not sent again, broken
 polls and downloads are retried and then named), and their help and option errors say enough."""
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from tests.support.served import SUBMIT
 EXAMPLES = REPO / "examples"
 
 
-def _readme_faults_toml() -> str:
-    """The README's faults.toml, as a reader copies it."""
-    readme = (REPO / "README.md").read_text("utf-8")
-    found = re.search(r"```toml\n# faults\.toml\n(.*?)```", readme, re.S)
-    assert found, "the README shows faults.toml"
+def _docs_faults_toml() -> str:
+    """The faults.toml of docs/scenarios.md, as a reader copies it."""
+    page = (REPO / "docs/scenarios.md").read_text("utf-8")
+    found = re.search(r"```toml\n# faults\.toml\n(.*?)```", page, re.S)
+    assert found, "docs/scenarios.md shows faults.toml"
     return found.group(1)
 
 
 @pytest.fixture(scope="module")
 def faults_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     config = tmp_path_factory.mktemp("faults") / "faults.toml"
-    config.write_text(_readme_faults_toml(), encoding="utf-8")
+    config.write_text(_docs_faults_toml(), encoding="utf-8")
     with running_server("--config", str(config), "--seed", "7") as url:
         yield url
 

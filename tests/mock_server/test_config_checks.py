@@ -105,7 +105,7 @@ def test_a_top_level_problem_has_no_placeholder_path(tmp_path: Path) -> None:
 
 
 def test_a_built_in_scenario_cannot_be_redefined(tmp_path: Path) -> None:
-    # redefined, "success" answered 202 PENDING to test_success, against the README
+    # redefined, "success" answered 202 PENDING to test_success, against the docs
     message = refusal_of(tmp_path, '[[scenarios]]\nname = "success"\npending_polls = 3\n')
     assert message.startswith(
         "scenarios.0.name: 'success' is a built-in scenario and cannot be redefined; "
@@ -164,9 +164,9 @@ def test_a_second_submit_request_says_why_there_is_none(tmp_path: Path) -> None:
     )
 
 
-def test_the_readme_says_which_fault_fields_are_required() -> None:
+def test_the_docs_say_which_fault_fields_are_required() -> None:
     schema = json.loads((REPO / "mock_server" / "config.schema.json").read_text("utf-8"))
     required = schema["$defs"]["scenario"]["properties"]["faults"]["items"]["required"]
-    readme = " ".join((REPO / "README.md").read_text("utf-8").split())
-    assert "names its `kind` and its `at_request`, both required" in readme
+    page = " ".join((REPO / "docs/scenarios.md").read_text("utf-8").split())
+    assert "names its `kind` and its `at_request`, both required" in page
     assert sorted(required) == ["at_request", "kind"]

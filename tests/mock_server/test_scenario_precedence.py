@@ -1,4 +1,4 @@
-"""Which scenario a submit gets: ScenarioBook.choose, the README's list in one function.
+"""Which scenario a submit gets: ScenarioBook.choose, docs/scenarios.md's list in one function.
 
 Each of the six sources is present or absent in turn; the first present one wins. The
 API asks for the named scenario (header, test key) before it reads the body, so an
@@ -70,9 +70,9 @@ def _numbered(text: str) -> list[str]:
     return [" ".join(item.split()) for item in items]
 
 
-def test_the_docstring_of_choose_is_the_readme_list() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("For each submit the first of these that names a scenario wins:")[1]
+def test_the_docstring_of_choose_is_the_docs_list() -> None:
+    page = (REPO / "docs/scenarios.md").read_text(encoding="utf-8")
+    section = page.split("For each submit the first of these that names a scenario wins:")[1]
     listed = _numbered(section.lstrip("\n"))
     assert len(listed) == 6
     documented = _numbered((ScenarioBook.choose.__doc__ or "").split("\n\n", 1)[1])

@@ -1,5 +1,5 @@
 """A misspelt IPMOCK_ variable is named, with the one it likely meant, not silently ignored;
-no variable the README names is warned about."""
+no variable the README or the docs name is warned about."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def test_a_misspelt_variable_gets_one_line_naming_the_right_one(
 
 
 def test_no_variable_the_docs_name_is_warned_about() -> None:
-    named = set(re.findall(r"IPMOCK_[A-Z_]*[A-Z]", (REPO / "README.md").read_text("utf-8")))
-    named -= {"IPMOCK_PROT"}  # the README's example of a misspelling
-    assert named, "the README names IPMOCK_ variables"
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    text = "".join(page.read_text("utf-8") for page in pages)
+    named = set(re.findall(r"IPMOCK_[A-Z_]*[A-Z]", text))
+    named -= {"IPMOCK_PROT"}  # the docs' example of a misspelling
+    assert "IPMOCK_PORT" in named and "IPMOCK_STORE" in named, "the docs name IPMOCK_ variables"
     assert warn_unknown_variables(dict.fromkeys(named, "1"), io.StringIO()) == []

@@ -453,10 +453,10 @@ def test_submit_and_download_faults_leave_no_error_in_the_server_log() -> None:
 
 
 @pytest.mark.socket
-def test_the_readmes_faults_toml_plays_as_the_readme_says(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def test_the_docs_faults_toml_plays_as_the_docs_say(tmp_path: Path) -> None:
+    page = (REPO / "docs/scenarios.md").read_text(encoding="utf-8")
     config = tmp_path / "faults.toml"
-    config.write_text(readme.split("# faults.toml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
+    config.write_text(page.split("# faults.toml\n", 1)[1].split("```", 1)[0], encoding="utf-8")
     with (
         running_server("--config", str(config), "--seed", "7") as url,
         httpx.Client(
