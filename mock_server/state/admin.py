@@ -132,6 +132,11 @@ class Admin:
             raise AdminRefused(
                 f"key must be a client id of at most 100 characters, got {_shown(client)}"
             )
+        if client is not None and "·" not in client:  # never echoed: it may be the key
+            raise AdminRefused(
+                "key must be a client id as the journal's client field shows it (such as "
+                "'sk-t…9f·3fa1c2'; ipmock report --api-key KEY computes it), not an API key"
+            )
         entries = await self.state.journal.entries()
         judged = partial(live_report, entries, poll_floor=floor, deadline=limit, client=client)
         # About 0.2 s for 1,000 entries: judged beside the event loop, which keeps answering.

@@ -89,6 +89,7 @@ async def test_the_journals_bound_is_said(make_client: Callable[..., httpx.Async
         ({"deadline": "nan"}, "deadline must be a number of seconds from 0.001 to 86400"),
         ({"deadline": "inf"}, "deadline must be a number of seconds from 0.001 to 86400"),
         ({"key": "x" * 101}, "key must be a client id of at most 100 characters"),
+        ({"key": "sk-my-secret-key"}, "not an API key"),
         ({"pollfloor": "1"}, "unknown parameter 'pollfloor' (did you mean 'poll_floor'?)"),
     ],
 )
@@ -100,6 +101,7 @@ async def test_bad_values_are_named_in_a_400(
     assert response.status_code == 400
     assert words in response.json()["error"]
     assert response.json()["error"].startswith("admin API: ")
+    assert "sk-my-secret-key" not in response.text
 
 
 async def test_the_report_is_guarded_as_the_admin_api_is(
