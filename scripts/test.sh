@@ -11,6 +11,13 @@ if ! command -v redis-server >/dev/null; then
         || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q redis-server >/dev/null; }
 fi
 
+# Debian's chromium for the dashboard's browser tests (Playwright drives it; it downloads none).
+if ! command -v chromium >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get install -y -q chromium >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
+fi
+
 python3 -m venv .venv
 # The CPU build of torch first (on these machines it lies on disk), so that the gpu extra
 # finds torch installed and does not fetch a CUDA build of several GB.
@@ -26,4 +33,6 @@ python3 -m venv .venv
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+# The docs site: a broken link, anchor or reference fails it (mkdocs.yml; into build/site).
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
 .venv/bin/pytest "$@"
