@@ -14,10 +14,10 @@ import {
 
 const MAX_ROWS = 300; // rows drawn
 
+/** An entry's name on the page: its seq (which starts over when the journal is cleared)
+ * and its time. */
 function entryKey(entry, index) {
-  return entry.seq !== undefined && entry.seq !== null
-    ? "s" + entry.seq
-    : "i" + index + "@" + entry.at;
+  return (entry.seq ?? "i" + index) + "@" + entry.at;
 }
 
 export function kindOf(entry) {
@@ -103,6 +103,7 @@ function journalRows(view, entry, key) {
     el("td", { title: entry.job_id || "" }, entry.job_id ? jobLink(entry.job_id) : "—"),
   );
   row.dataset.key = key;
+  if (entry.seq !== undefined && entry.seq !== null) row.dataset.seq = String(entry.seq);
   row.tabIndex = 0;
   const toggle = () => {
     if (view.open.has(key)) view.open.delete(key);

@@ -138,7 +138,7 @@ function filterButton(client) {
 /** A button that opens exchange number `seq` in the journal (clearing its filters). */
 function exchangeLink(seq) {
   const button = el("button", { type: "button", className: "link seq" }, "#" + seq);
-  const selector = 'tr.entry[data-key="s' + CSS.escape(String(seq)) + '"]';
+  const selector = 'tr.entry[data-seq="' + CSS.escape(String(seq)) + '"]';
   button.addEventListener("click", () => {
     if (!document.querySelector(selector)) {
       $("client-filter").value = "";
