@@ -8,7 +8,8 @@
 // status endpoint until SUCCESS or FAILURE, downloads every image and prints the path of
 // each one it saved. On the way it:
 // - retries a status request or a download that meets a broken connection, a 5xx or a
-//   429, after the answer's Retry-After (else the poll interval), at most --max-retries
+//   429, after the answer's Retry-After or the poll interval, whichever is longer (a
+//   status request never comes sooner than the poll interval), at most --max-retries
 //   times in a row, and never past --timeout;
 // - retries a submit only when the server refused it before making a job (429, 503);
 //   never one whose answer was lost (a broken connection, another 5xx): the job may
@@ -16,6 +17,10 @@
 // - names the failing step (submit, status request N, download N) in every error.
 // Exit status: 0 saved every image, 1 the API refused, the job failed or time ran out,
 // 2 a wrong option, 3 the submit's answer was lost (the job may exist).
+// Run with no options and IPMOCK_REQUEST set (as `ipmock fuzz -- node
+// examples/js_client.mjs` does), it takes everything from the IPMOCK_* variables:
+// IPMOCK_BASE_URL, IPMOCK_API_KEY, IPMOCK_REQUEST (the JSON body), IPMOCK_OUT (sample i
+// saved as i.png), IPMOCK_POLL_FLOOR (the poll interval), IPMOCK_DEADLINE (the timeout).
 // Node 18+ (global fetch); no npm packages. The default --base-url is the local mock
 // (`ipmock serve`); the real API costs credits, so it is used only when named.
 
@@ -136,7 +141,7 @@ class Client {
       if (attempt === this.retries) {
         throw new ClientError(`${step}: failed ${attempt + 1} times, last: ${why}`);
       }
-      await this.wait(retryAfter(answer, this.pollInterval), step, why);
+      await this.wait(Math.max(retryAfter(answer, 0), this.pollInterval), step, why);
     }
   }
 
@@ -157,7 +162,8 @@ class Client {
     return answer;
   }
 
-  /** Save each URL as PREFIX-N.png in outDir. The URLs need no API key: none is sent. */
+  /** Save each URL as PREFIX-N.png in outDir (N.png with an empty prefix). The URLs need
+   * no API key: none is sent. */
   async download(urls, outDir, prefix) {
     await mkdir(outDir, { recursive: true });
     const paths = [];
@@ -165,7 +171,7 @@ class Client {
       const step = `download ${n + 1} of ${urls.length} (${url})`;
       const got = await this.get(url, step, {});
       if (got.status !== 200) throw new ClientError(`${step}: HTTP ${got.status}`);
-      const path = join(outDir, `${prefix}-${n}.png`);
+      const path = join(outDir, prefix ? `${prefix}-${n}.png` : `${n}.png`);
       await writeFile(path, got.body);
       paths.push(path);
     }
@@ -234,7 +240,34 @@ function parseArgs(argv) {
   return args;
 }
 
+// What `ipmock fuzz` sets for the client it runs (docs/any-language.md).
+const PROTOCOL = [
+  "IPMOCK_BASE_URL", "IPMOCK_API_KEY", "IPMOCK_REQUEST", "IPMOCK_OUT", "IPMOCK_POLL_FLOOR",
+  "IPMOCK_DEADLINE",
+];
+
+/** One generation as `ipmock fuzz` asks it: every setting from its variables. */
+async function fromProtocol(env) {
+  const missing = PROTOCOL.filter((name) => !env[name]);
+  if (missing.length) throw new UsageError(`${missing.join(", ")} not set (ipmock fuzz sets them)`);
+  let request;
+  try {
+    request = JSON.parse(env.IPMOCK_REQUEST);
+  } catch (error) {
+    throw new UsageError(`IPMOCK_REQUEST is not JSON: ${error.message}`);
+  }
+  const client = new Client(env.IPMOCK_BASE_URL, env.IPMOCK_API_KEY, {
+    pollInterval: Number(env.IPMOCK_POLL_FLOOR), timeout: Number(env.IPMOCK_DEADLINE), retries: 5,
+  });
+  const answer = await client.poll(await client.submit(request));
+  await client.download(answer.download_urls, env.IPMOCK_OUT, "");
+}
+
 async function main() {
+  if (process.argv.length === 2 && process.env.IPMOCK_REQUEST) {
+    await fromProtocol(process.env);
+    return;
+  }
   const args = parseArgs(process.argv.slice(2));
   if (args === null) {
     console.log(USAGE);

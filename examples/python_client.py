@@ -9,7 +9,8 @@ status endpoint until SUCCESS or FAILURE, downloads every image and prints the p
 each one it saved. On the way it:
 
 - retries a status request or a download that meets a broken connection, a 5xx or a
-  429, after the answer's Retry-After (else the poll interval), at most --max-retries
+  429, after the answer's Retry-After or the poll interval, whichever is longer (a
+  status request never comes sooner than the poll interval), at most --max-retries
   times in a row, and never past --timeout;
 - retries a submit only when the server refused it before making a job (429, 503);
   never one whose answer was lost (a broken connection, another 5xx): the job may
@@ -18,6 +19,11 @@ each one it saved. On the way it:
 
 Exit status: 0 saved every image, 1 the API refused, the job failed or time ran out,
 2 a wrong option, 3 the submit's answer was lost (the job may exist).
+
+Run with no options and IPMOCK_REQUEST set (as ``ipmock fuzz -- python
+examples/python_client.py`` does), it takes everything from the IPMOCK_* variables:
+IPMOCK_BASE_URL, IPMOCK_API_KEY, IPMOCK_REQUEST (the JSON body), IPMOCK_OUT (sample i
+saved as i.png), IPMOCK_POLL_FLOOR (the poll interval) and IPMOCK_DEADLINE (the timeout).
 Needs only httpx, which ipmock installs. Its default --base-url is the local mock
 (`ipmock serve`); the real API costs credits, so it is used only when named.
 """
@@ -27,8 +33,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +151,7 @@ class Client:
                 why = f"{type(exc).__name__}: {exc or 'no detail'}"
             if attempt == self.retries:
                 raise ClientError(f"{step}: failed {attempt + 1} times, last: {why}")
-            self._wait(_retry_after(response, self.poll_interval), step, why)
+            self._wait(max(_retry_after(response, 0.0), self.poll_interval), step, why)
         raise AssertionError("unreachable")
 
     def poll(self, answer: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +174,8 @@ class Client:
         return answer
 
     def download(self, urls: list[str], out_dir: Path, prefix: str) -> list[Path]:
-        """Save each URL as PREFIX-N.png in out_dir. The URLs need no API key: none is sent."""
+        """Save each URL as PREFIX-N.png in out_dir (N.png with an empty prefix). The URLs
+        need no API key: none is sent."""
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = []
         for n, url in enumerate(urls):
@@ -174,7 +183,7 @@ class Client:
             response = self._get(url, step, {})
             if response.status_code != 200:
                 raise ClientError(f"{step}: HTTP {response.status_code}")
-            path = out_dir / f"{prefix}-{n}.png"
+            path = out_dir / (f"{prefix}-{n}.png" if prefix else f"{n}.png")
             path.write_bytes(response.content)
             paths.append(path)
         return paths
@@ -238,7 +247,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return _parser().parse_args(argv)
 
 
+PROTOCOL = (
+    "IPMOCK_BASE_URL",
+    "IPMOCK_API_KEY",
+    "IPMOCK_REQUEST",
+    "IPMOCK_OUT",
+    "IPMOCK_POLL_FLOOR",
+    "IPMOCK_DEADLINE",
+)
+"""What ``ipmock fuzz`` sets for the client it runs (docs/any-language.md)."""
+
+
+def from_protocol(environ: Mapping[str, str]) -> int:
+    """One generation as ``ipmock fuzz`` asks it: every setting from its variables,
+    sample i saved as IPMOCK_OUT/i.png; the exit status."""
+    missing = [name for name in PROTOCOL if not environ.get(name)]
+    if missing:
+        print(f"error: {', '.join(missing)} not set (ipmock fuzz sets them)", file=sys.stderr)
+        return 2
+    try:
+        request = json.loads(environ["IPMOCK_REQUEST"])
+        poll_floor = float(environ["IPMOCK_POLL_FLOOR"])
+        deadline = float(environ["IPMOCK_DEADLINE"])
+    except ValueError as exc:
+        print(f"error: an IPMOCK_ variable is not what ipmock fuzz sets: {exc}", file=sys.stderr)
+        return 2
+    client = Client(
+        environ["IPMOCK_BASE_URL"],
+        environ["IPMOCK_API_KEY"],
+        poll_interval=poll_floor,
+        timeout=deadline,
+        retries=5,
+    )
+    try:
+        answer = client.poll(client.submit(request))
+        client.download(answer["download_urls"], Path(environ["IPMOCK_OUT"]), prefix="")
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    finally:
+        client.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) == 1 and os.environ.get("IPMOCK_REQUEST"):
+        return from_protocol(os.environ)
     args = parse_args(argv)
     request: dict[str, Any] = {
         "model_id": "sdxl",
