@@ -15,7 +15,8 @@ to honour) is ``not_judged`` too, with why.
     honours_retry_after    no request before Retry-After has passed
     respects_poll_floor    polls of one job at least ``poll_floor`` seconds apart
     gives_up_at_deadline   a job that never ends: no asking past the deadline, an error
-    submits_once           no second submit while a job it made was not followed to its end
+    submits_once           no second submit of a request while the job it made was not yet
+                           followed to its end (a resubmission: paid twice)
     fetches_every_image    every image URL of a SUCCESS fetched
     no_poll_after_final    no poll of a job after its final answer
     no_poll_after_gone     no poll of a job after a 404 or 410 for it
@@ -294,40 +295,40 @@ def _gives_up_at_deadline(evidence: Evidence) -> Verdict:
     return _held()
 
 
-@client_property("submits_once", "no second submit while a job it made was not followed to its end")
+@client_property(
+    "submits_once",
+    "no second submit of a request while the job it made was not yet followed to its end",
+)
 def _submits_once(evidence: Evidence) -> Verdict:
+    """One generation sends one request; another body is another generation (a client may
+    run several under one key), and is judged on its own."""
     exchanges = evidence.exchanges
     jobs = traffic.jobs(exchanges)
-    made: list[int] = []
-    open_jobs: list[int] = []  # the submits of jobs not yet followed to their end
+    made = False
+    open_jobs: dict[str, int] = {}  # body -> the submit of its job, not yet followed to its end
     for index, entry in enumerate(exchanges):
         if traffic.step(entry) != "submit":
             continue
-        open_jobs = [
-            i
-            for i in open_jobs
-            if not traffic.ended_by(
-                jobs[exchanges[i]["job_id"]], exchanges, index, evidence.deadline
-            )
-        ]
-        if open_jobs:
-            earlier = open_jobs[0]
+        body = _body_key(entry)
+        earlier = open_jobs.get(body)
+        if earlier is not None:
             first = exchanges[earlier]
-            if traffic.is_lost_submit(first):
-                answer = "was lost" if first.get("dropped") else f"was a {first['status']}"
-                why = (
-                    f"submitted again after a submit whose answer {answer} had made job "
-                    f"{first['job_id']}: the job would be paid twice"
-                )
-            else:
-                why = (
-                    "submitted again after a submit was accepted, before its job ended: "
-                    "the job would be paid twice"
-                )
-            return _broken(why, earlier, index)
+            if not traffic.ended_by(jobs[first["job_id"]], exchanges, index, evidence.deadline):
+                if traffic.is_lost_submit(first):
+                    answer = "was lost" if first.get("dropped") else f"was a {first['status']}"
+                    why = (
+                        f"submitted again after a submit whose answer {answer} had made job "
+                        f"{first['job_id']}: the job would be paid twice"
+                    )
+                else:
+                    why = (
+                        "submitted again after a submit was accepted, before its job ended: "
+                        "the job would be paid twice"
+                    )
+                return _broken(why, earlier, index)
         if entry.get("job_id") is not None:  # a job made, even when its answer was lost
-            made.append(index)
-            open_jobs.append(index)
+            made = True
+            open_jobs[body] = index
     return _held() if made else _not_judged("no submit made a job")
 
 

@@ -191,6 +191,9 @@ def test_a_second_submit_before_the_first_job_ended_is_broken() -> None:
     got = verdict("submits_once", after_lost)
     assert got.state == "broken"
     assert "submitted again after a submit whose answer was lost had made job A" in got.why
+    other_prompt = {**BODY, "prompt": "a cat"}
+    side_by_side = [submit(0.0, "A"), submit(0.1, "B", body=other_prompt), *careful("A", 1.0)[1:]]
+    assert verdict("submits_once", side_by_side).state == "held"  # two generations at once
     refused_first = [submit(0.0, None, status=429, retry_after=1), submit(1.0, "A")]
     assert verdict("submits_once", refused_first).state == "held"
     assert verdict("submits_once", refused_first[:1]).state == "not_judged"
