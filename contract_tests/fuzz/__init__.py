@@ -11,7 +11,14 @@ generated flows of the mock (``docs/any-language.md`` has the protocol).
 """
 
 from contract_tests.fuzz.process import PROTOCOL_VARIABLES
-from contract_tests.fuzz.search import FuzzOutcome, FuzzSettings, fuzz, replay
+from contract_tests.fuzz.search import FuzzOutcome, FuzzSettings, fuzz_command, replay
 from contract_tests.fuzz.timed import timed_flows
 
-__all__ = ["PROTOCOL_VARIABLES", "FuzzOutcome", "FuzzSettings", "fuzz", "replay", "timed_flows"]
+__all__ = [
+    "PROTOCOL_VARIABLES",
+    "FuzzOutcome",
+    "FuzzSettings",
+    "fuzz_command",
+    "replay",
+    "timed_flows",
+]

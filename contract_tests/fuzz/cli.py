@@ -12,7 +12,7 @@ from pathlib import Path
 
 from contract_tests.flows import Flow, FlowError
 from contract_tests.fuzz import report
-from contract_tests.fuzz.search import FuzzSettings, fuzz, print_progress, replay
+from contract_tests.fuzz.search import FuzzSettings, fuzz_command, print_progress, replay
 
 
 class _Usage(Exception):
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if flow is not None:
         outcome = replay(command, flow, options)
     else:
-        outcome = fuzz(command, options, progress=print_progress)
+        outcome = fuzz_command(command, options, progress=print_progress)
     if outcome.failure is None:
         print(report.all_held(outcome.flows_run, outcome.seed))
         return 0

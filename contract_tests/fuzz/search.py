@@ -86,7 +86,7 @@ def replay(command: Sequence[str], flow: Flow, options: FuzzSettings) -> FuzzOut
     return FuzzOutcome(1, None, judged if judged.broken else None)
 
 
-def fuzz(
+def fuzz_command(
     command: Sequence[str],
     options: FuzzSettings = FuzzSettings(),
     *,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from contract_tests.fuzz import FuzzSettings, fuzz
+from contract_tests.fuzz import FuzzSettings, fuzz_command
 from tests.conftest import REPO
 
 pytestmark = [pytest.mark.socket, pytest.mark.slow]
@@ -32,7 +32,7 @@ def test_an_example_client_passes_ipmock_fuzz(language: str, tmp_path: Path) -> 
         if language == "python"
         else [_node(), str(EXAMPLES / "js_client.mjs")]
     )
-    outcome = fuzz(command, FuzzSettings(examples=10, seed=15, jobs=2))
+    outcome = fuzz_command(command, FuzzSettings(examples=10, seed=15, jobs=2))
     assert outcome.flows_run == 10
     failure = outcome.failure
     assert failure is None, (failure.broken, failure.play.exit.stderr_tail) if failure else None
