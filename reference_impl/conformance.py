@@ -10,9 +10,10 @@ or the user's folders), then checks it through its HTTP API only:
 * the contract: ``contract_tests.verify.verify`` (the flow checks at the same size and
   steps, then schemathesis unless ``--no-fuzz``).
 
-It prints a report table (check, result, figures) and exits 0 when everything passed;
-``--junit-xml`` writes one file with the image checks and verify's suites. On CPU at tiny
-size it takes seconds (CI runs it); on a GPU at full size see docs/gpu.md.
+It shows its progress, ends with a summary table (check, result, time, figures) and
+exits 0 when everything passed; ``--junit-xml`` writes one file with the image checks and
+verify's suites. On CPU at tiny size it takes seconds (CI runs it); on a GPU at full size
+see docs/gpu.md.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from PIL import Image
 
 from contract_tests.server import ServerDidNotStart, running_server
 from contract_tests.verify import CheckResult, flow_request, verify, write_junit
+from mock_server.cli import progress
 from mock_server.contract import STATUS_PATH, SUBMIT_PATH
 from reference_impl.determinism import CUBLAS_WORKSPACE_CONFIG
 
@@ -184,6 +187,7 @@ def image_checks(client: Client, width: int, height: int, steps: int) -> list[Ch
         checks.append(check)
         # As it ends, so that a run cut by a time limit still shows it.
         print(f"  {'ok' if check.ok else 'FAIL'}: {name}: {figures}", flush=True)
+        work.advance(note=f"{'ok' if check.ok else 'FAIL'} {name}")
 
     def job(key: str, body: dict[str, Any]) -> list[bytes]:
         if key not in jobs:
@@ -234,32 +238,46 @@ def image_checks(client: Client, width: int, height: int, steps: int) -> list[Ch
         rising = all(a < b for a, b in itertools.pairwise(diffs))
         return ([] if rising else ["the difference does not grow with the scale"]), figures
 
-    run(f"{SAMPLES} images of exactly {width}x{height}", count_and_size)
-    run("the same seed twice gives identical PNGs", determinism)
-    run("an IP-Adapter image changes the result", effect)
-    run("scale 0 gives the no-adapter image", scale_zero)
-    run("the change grows with the scale (0.25 < 0.5 < 1.0)", growth)
+    named: list[tuple[str, Callable[[], tuple[list[str], str]]]] = [
+        (f"{SAMPLES} images of exactly {width}x{height}", count_and_size),
+        ("the same seed twice gives identical PNGs", determinism),
+        ("an IP-Adapter image changes the result", effect),
+        ("scale 0 gives the no-adapter image", scale_zero),
+        ("the change grows with the scale (0.25 < 0.5 < 1.0)", growth),
+    ]
+    with progress.steps(len(named), "ipmock conformance: image checks") as work:
+        for name, body in named:
+            run(name, body)
     return checks
 
 
-def report(checks: list[CheckResult]) -> str:
-    width = max(len(c.name) for c in checks)
-    lines = [f"  {'check':<{width}}  result  figures", f"  {'-' * width}  ------  -------"]
-    for check in checks:
-        lines.append(f"  {check.name:<{width}}  {'ok' if check.ok else 'FAIL':<6}  {check.figures}")
-        lines += [f"  {'':<{width}}          {problem}" for problem in check.problems]
-    return "\n".join(lines)
+def report(title: str, checks: list[CheckResult]) -> None:
+    """The summary table: each check, its result, its time, its figures then problems."""
+    progress.summary(
+        title,
+        [
+            progress.Row(
+                check.name,
+                "ok" if check.ok else "FAIL",
+                check.seconds or None,
+                "\n".join(filter(None, [check.figures, *check.problems])),
+            )
+            for check in checks
+        ],
+    )
 
 
-def _serve_and_check(options: Options, args: list[str]) -> tuple[list[CheckResult], int]:
-    """The image checks and verify's exit status, against a fresh reference server."""
+def _serve_and_check(options: Options, args: list[str]) -> list[CheckResult]:
+    """The image checks and verify's result, against a fresh reference server."""
     started = time.monotonic()
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        running_server(
-            *args, env=serve_environment(), echo=True, start_timeout=options.start_timeout
-        ) as url,
-    ):
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as server:
+        # The server's own progress (weights built, model loaded) is echoed meanwhile.
+        with progress.steps(None, "ipmock conformance: starting the reference server"):
+            url = server.enter_context(
+                running_server(
+                    *args, env=serve_environment(), echo=True, start_timeout=options.start_timeout
+                )
+            )
         print(f"reference server ready at {url} in {time.monotonic() - started:.1f} s\n")
         client = Client(url, options.api_key, options.job_timeout)
         try:
@@ -268,6 +286,7 @@ def _serve_and_check(options: Options, args: list[str]) -> tuple[list[CheckResul
             client.close()
         # verify's JUnit XML is merged into the user's --junit-xml, which it names as its own.
         verify_xml = Path(scratch) / "verify.xml" if options.junit_xml is not None else None
+        verify_started = time.monotonic()
         contract = verify(
             url,
             options.api_key,
@@ -279,9 +298,18 @@ def _serve_and_check(options: Options, args: list[str]) -> tuple[list[CheckResul
             deadline=options.job_timeout,
             request=flow_request(width=options.width, height=options.height, steps=options.steps),
         )
+        checks.append(
+            CheckResult(
+                "the contract (ipmock verify)",
+                [] if contract == 0 else ["see ipmock verify's output above"],
+                seconds=time.monotonic() - verify_started,
+                figures="flow checks" + (" and schemathesis" if options.fuzz else ""),
+            )
+        )
         if options.junit_xml is not None and verify_xml is not None:
-            write_junit(options.junit_xml, "ipmock conformance: images", checks, then=verify_xml)
-    return checks, contract
+            images = checks[:-1]  # verify's own suites follow
+            write_junit(options.junit_xml, "ipmock conformance: images", images, then=verify_xml)
+    return checks
 
 
 def conformance(options: Options) -> int:
@@ -296,19 +324,15 @@ def conformance(options: Options) -> int:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"ipmock conformance: ipmock serve {' '.join(args)}", flush=True)
     try:
-        checks, contract = _serve_and_check(options, args)
+        checks = _serve_and_check(options, args)
     except ServerDidNotStart as exc:
         print(f"ipmock conformance: {exc}; its output is above", file=sys.stderr)
         return 1
-    checks.append(
-        CheckResult(
-            "the contract (ipmock verify)",
-            [] if contract == 0 else ["see ipmock verify's output above"],
-            figures="flow checks" + (" and schemathesis" if options.fuzz else ""),
-        )
-    )
     failed = sum(not c.ok for c in checks)
-    print(f"\nipmock conformance report ({options.width}x{options.height}, {options.steps} steps)")
-    print(report(checks))
+    print()
+    report(
+        f"ipmock conformance report ({options.width}x{options.height}, {options.steps} steps)",
+        checks,
+    )
     print(f"\nconformance: {len(checks) - failed} passed, {failed} failed")
     return 1 if failed else 0

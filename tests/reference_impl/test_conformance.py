@@ -61,9 +61,11 @@ def test_conformance_on_cpu_at_tiny_size(tiny_dirs: ModelDirs, tmp_path: Path) -
     before_verify = out[: out.index("ipmock verify")]
     for check in CHECKS[:-1]:
         assert f"  ok: {check}: " in before_verify, before_verify[-3000:]
+    assert "ipmock conformance: image checks: 5/5 (100%), " in before_verify  # progress
     for check in CHECKS:
         line = next((line for line in report.splitlines() if check in line), "")
-        assert line.split(check)[1].split()[0] == "ok", report
+        result, seconds, unit = line.split(check)[1].split()[:3]  # the summary table's row
+        assert (result, unit) == ("ok", "s") and float(seconds) > 0, report
     assert "identical bytes" in report
     assert "flow checks: 6 passed, 0 failed; schemathesis: passed" in out
     assert "conformance: 6 passed, 0 failed" in out
