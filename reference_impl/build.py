@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mock_server.cli import progress
 from reference_impl import adapters as ip
 from reference_impl.architectures import (
     IMAGE_ENCODERS,
@@ -73,7 +74,8 @@ def build_random_model_dir(
     dtype is returned as is. The weight files are written by ``workers`` processes
     (default: ``default_workers``, one per core at full size, one for tiny), with the same
     bytes whatever their number; past ``time_limit`` seconds, TimeoutError (and the folder
-    is not marked built).
+    is not marked built). Progress is shown on stdout (``mock_server.cli.progress``), by
+    size written, each file named as it is done.
     """
     import torch
 
@@ -142,7 +144,21 @@ def build_random_model_dir(
             max_shard_bytes=1 << 62,
         )
     workers = workers or default_workers(shards)
-    write_shards(shards, workers=workers, time_limit=time_limit, started=started)
+    item_bytes = torch.empty((), dtype=dtype).element_size()
+    unit, scale = ("GB", 1e9) if sum(s.numel for s in shards) * item_bytes >= 1e9 else ("MB", 1e6)
+    total = sum(s.numel for s in shards) * item_bytes / scale
+    processes = f"{workers} process" + ("es" if workers > 1 else "")
+    label = f"random {size} weights ({len(shards)} files, {processes})"
+    with progress.steps(total, label, unit=unit) as work:
+        write_shards(
+            shards,
+            workers=workers,
+            time_limit=time_limit,
+            started=started,
+            on_written=lambda shard: work.advance(
+                shard.numel * item_bytes / scale, note=str(shard.path.relative_to(root))
+            ),
+        )
     seconds = round(time.monotonic() - started, 1)
     marker.write_text(
         json.dumps({"params": params, "seconds": seconds, "workers": workers}, indent=2) + "\n"

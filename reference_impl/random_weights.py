@@ -15,8 +15,9 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -234,10 +235,12 @@ def write_shards(
     workers: int = 1,
     time_limit: float | None = None,
     started: float | None = None,
+    on_written: Callable[[Shard], None] = lambda shard: None,
 ) -> None:
     """Write every shard, over ``workers`` processes (the largest first), within
     ``time_limit`` seconds from ``started`` (``time.monotonic()``; default now): past it,
-    TimeoutError, the workers stopped."""
+    TimeoutError, the workers stopped. ``on_written`` is called here, in this process,
+    as each file is done (for progress)."""
     ordered = sorted(shards, key=lambda s: -s.numel)
     started = time.monotonic() if started is None else started
     deadline = None if time_limit is None else started + time_limit
@@ -256,36 +259,54 @@ def write_shards(
             if left() == 0.0:
                 raise too_long(done)
             write_shard(shard)
+            on_written(shard)
         return
     # Each process gets a share of about equal size (the largest shard to the least loaded).
     shares: list[list[Shard]] = [[] for _ in range(min(workers, len(ordered)))]
     for shard in ordered:
         min(shares, key=lambda share: sum(s.numel for s in share)).append(shard)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads
-    processes = [context.Process(target=_write_share, args=(share,)) for share in shares]
+    written: multiprocessing.Queue[int] = context.Queue()  # indexes into ordered, as done
+    index = {id(shard): i for i, shard in enumerate(ordered)}
+    processes = [
+        context.Process(target=_write_share, args=(share, [index[id(s)] for s in share], written))
+        for share in shares
+    ]
     for process in processes:
         process.start()
     try:
+        done = 0
+        while done < len(ordered):
+            if left() == 0.0:
+                raise too_long(done)
+            try:
+                on_written(ordered[written.get(timeout=min(left() or 1.0, 1.0))])
+                done += 1
+                continue
+            except queue.Empty:
+                pass
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                raise RuntimeError(f"a process writing random weights failed (exit {failed[0]})")
+            if all(p.exitcode == 0 for p in processes) and written.empty():
+                raise RuntimeError("the processes writing random weights ended with files unsaid")
         for process in processes:
             process.join(left())
-            if process.exitcode is None:
-                finished = [p.exitcode == 0 for p in processes]
-                raise too_long(sum(len(s) for s, ok in zip(shares, finished, strict=True) if ok))
-            if process.exitcode != 0:
-                raise RuntimeError(
-                    f"a process writing random weights failed (exit {process.exitcode})"
-                )
     finally:
         for process in processes:
             if process.is_alive():
                 process.terminate()
             process.join()
+        written.close()
 
 
-def _write_share(shards: list[Shard]) -> None:
+def _write_share(
+    shards: list[Shard], indexes: list[int], written: multiprocessing.Queue[int]
+) -> None:
     _one_thread()
-    for shard in shards:
+    for shard, i in zip(shards, indexes, strict=True):
         write_shard(shard)
+        written.put(i)
 
 
 def _one_thread() -> None:

@@ -284,3 +284,34 @@ def test_a_process_that_fails_fails_the_build(tmp_path: Path) -> None:
     ]
     with pytest.raises(RuntimeError, match=r"a process writing random weights failed \(exit 1\)"):
         write_shards(shards, workers=2, time_limit=300)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_file_written_is_reported_once_in_this_process(tmp_path: Path, workers: int) -> None:
+    spec = (TensorSpec("w", (64, 64), "uniform"),)
+    shards = [Shard(tmp_path / f"{i}.safetensors", spec, i, "x", torch.float32) for i in range(5)]
+    reported: list[Path] = []
+    write_shards(
+        shards, workers=workers, time_limit=300, on_written=lambda s: reported.append(s.path)
+    )
+    assert sorted(reported) == sorted(s.path for s in shards)
+    assert all(path.is_file() for path in reported)  # reported once written, not before
+
+
+def test_the_build_shows_its_progress_by_size_file_by_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build_random_model_dir("tiny", tmp_path, max_shard_bytes=1 << 20, workers=1)
+    lines = capsys.readouterr().out.splitlines()  # not a terminal: plain lines
+    files = len(list(tmp_path.rglob("*.safetensors")))
+    assert files > 10  # so a line each time another tenth is written, not each file
+    label = f"random tiny weights ({files} files, 1 process): "
+    assert all(line.startswith(label) for line in lines) and 2 <= len(lines) <= 10, lines
+    shares = [int(line.split("(")[2].split("%")[0]) for line in lines]
+    assert [s // 10 for s in shares] == sorted({s // 10 for s in shares}) and shares[-1] == 100
+    done, total = lines[-1].removeprefix(label).split(" MB")[0].split("/")
+    assert done == total and float(total) > 1  # megabytes written of the whole
+    named = lines[-1].split(" s: ")[1]
+    assert (tmp_path / named).is_file()  # the file just written
+    build_random_model_dir("tiny", tmp_path, max_shard_bytes=1 << 20, workers=1)
+    assert capsys.readouterr().out == ""  # built once: nothing to show again
