@@ -66,7 +66,7 @@ def page_examples(path: Path, docs: Path) -> list[Example]:
         mark = _MARK.search(before)
         reason = mark.group(1) if mark else None
         line = text.count("\n", 0, block.start()) + 1
-        page = path.relative_to(docs).as_posix()
+        page = path.relative_to(docs).as_posix() if path.is_relative_to(docs) else path.name
         if reason is not None and reason not in REASONS:
             raise ValueError(
                 f"{page}:{line}: not-run: {reason!r} is not one of {', '.join(REASONS)}"

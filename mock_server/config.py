@@ -131,7 +131,7 @@ def _references(data: dict[str, Any], scenarios: Mapping[str, Scenario]) -> list
 
 def _redefinitions(data: dict[str, Any], built_in: Mapping[str, Scenario]) -> list[str]:
     """A problem for each ``[[scenarios]]`` entry that takes a built-in scenario's name
-    (it would silently change what its test key and the README promise) or a name an
+    (it would silently change what its test key and the docs promise) or a name an
     earlier entry took."""
     reserved = sorted({*built_in, GENERATE.name})
     problems: list[str] = []

@@ -280,7 +280,7 @@ class ScenarioBook:
         5. the seeded random mix (``--chaos --seed 7``, or weights in the config file);
         6. the default, ``pending-then-success``.
 
-        (The README's list, word for word. Of the rules the first that matches wins; the
+        (docs/scenarios.md's list, word for word. Of the rules the first that matches wins; the
         default is the config file's ``default_scenario`` when it names one.) 1 and 2 come
         in as ``named``, from ``named_by_request``: the API asks for them before it reads
         the body, so that an unknown name (400) or a refusing scenario refuses without

@@ -325,7 +325,7 @@ HELP: dict[str, Help] = {
     "host": Help("address to bind (default {default}; 0.0.0.0 for every interface)"),
     "port": Help("port to bind, 0 for any free one (default {default})"),
     "config": Help(
-        "TOML file with extra scenarios, rules and a chaos mix (README: Choosing a scenario)",
+        "TOML file with extra scenarios, rules and a chaos mix (docs/scenarios.md)",
         metavar="FILE",
     ),
     "seed": Help(

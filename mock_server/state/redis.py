@@ -14,7 +14,7 @@ then is the store unavailable. Journal entries are written by one writer per pro
 in batches, and kept in the process while Redis cannot take them.
 
 Durability is Redis's: with ``appendonly yes`` and ``appendfsync always`` an
-acknowledged submit survives a Redis crash or restart (README: Sharing one mock).
+acknowledged submit survives a Redis crash or restart (docs/sharing.md).
 """
 
 from __future__ import annotations

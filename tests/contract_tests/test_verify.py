@@ -204,7 +204,7 @@ def test_a_base_url_that_is_not_http_is_refused(
 
 
 def test_schemathesis_runs_from_this_python_not_path(tmp_path: Path) -> None:
-    # The README runs .venv/bin/ipmock with the venv not activated: no schemathesis on PATH.
+    # The docs run .venv/bin/ipmock with the venv not activated: no schemathesis on PATH.
     from contract_tests import verify as verify_module
 
     done = subprocess.run(

@@ -17,6 +17,7 @@ DATA = frozenset({"toml", "json", "text", ""})
 """Blocks that are not run: files the commands use, and output shown as it looks."""
 
 PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
+PAGES.append("../README.md")  # the README's tour runs too
 SLOW = {"real-images.md", "gpu.md", "verify.md", "fuzzing.md", "pytest-plugin.md"}
 REDIS = {"sharing.md"}
 
@@ -30,7 +31,10 @@ def _marks(page: str) -> list[pytest.MarkDecorator]:
     return marks
 
 
-@pytest.mark.parametrize("page", [pytest.param(p, marks=_marks(p), id=p) for p in PAGES])
+@pytest.mark.parametrize(
+    "page",
+    [pytest.param(p, marks=_marks(p), id=p[3:] if p.startswith("../") else p) for p in PAGES],
+)
 def test_the_examples_of_a_page_run(page: str, tmp_path: Path) -> None:
     text = (DOCS / page).read_text("utf-8")
     session = PageSession(tmp_path, text)
@@ -44,7 +48,7 @@ def test_the_examples_of_a_page_run(page: str, tmp_path: Path) -> None:
 
 
 def test_every_block_is_run_marked_or_data() -> None:
-    examples = all_examples(DOCS)
+    examples = [*all_examples(DOCS), *page_examples(REPO / "README.md", DOCS)]
     assert sum(each.runs for each in examples) >= 20, summary(examples)
     for each in examples:
         assert each.lang in RUN | DATA, f"{each}: a {each.lang!r} block is neither run nor data"

@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process with its data in ``folder``, durable as the README says
+    """One redis-server process with its data in ``folder``, durable as docs/sharing.md says
     (append-only file, fsync on every write)."""
 
     def __init__(self, folder: Path, port: int | None = None) -> None:
