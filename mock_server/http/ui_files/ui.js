@@ -1,8 +1,8 @@
-// The ipmock dashboard: polls the admin API (/__mock/...) once a second and draws the
-// journal, the jobs with their timelines and thumbnails, the client report and the
-// controls. Every value that came from a client is put in the page as text (textContent,
-// DOM nodes), never as HTML. The admin token, when the server has one, lives in this
-// tab's sessionStorage and goes out as a header, never in a URL.
+// The ipmock dashboard: polls the admin API (/__mock/...) once a second, less often when a
+// refresh takes long, and draws the journal, the jobs with their timelines and thumbnails,
+// the client report and the controls. Every value that came from a client is put in the
+// page as text (textContent, DOM nodes), never as HTML. The admin token, when the server
+// has one, lives in this tab's sessionStorage and goes out as a header, never in a URL.
 
 import { $, AdminError, TOKEN_KEY, admin, el } from "./dom.js";
 import { drawJobs } from "./jobs.js";
@@ -10,6 +10,9 @@ import { drawJournal } from "./journal.js";
 import { drawReport, reportPath } from "./report.js";
 
 const POLL_MS = 1000;
+const LOAD_SHARE = 4; // wait 4 times as long as the last fetch took (up to 10 s): a full
+// journal is costly to read and judge, and the page must not keep the mock it watches busy
+const MAX_WAIT_MS = 10_000;
 
 // ---- state --------------------------------------------------------------------
 
@@ -51,7 +54,9 @@ function drawQueue() {
 
 // ---- polling ------------------------------------------------------------------
 
+/** Fetch everything and draw it; how long the fetching took (ms). */
 async function refresh() {
+  const started = performance.now();
   const [clock, journal, jobs, queue] = await Promise.all([
     admin("GET", "clock"),
     admin("GET", "journal"),
@@ -65,6 +70,7 @@ async function refresh() {
     if (error.status !== 400) throw error;
     view.reportError = error.message; // a poll floor or deadline it refused
   }
+  const took = performance.now() - started;
   view.clock = clock;
   view.journal = journal.entries;
   view.jobs = jobs.jobs;
@@ -74,6 +80,7 @@ async function refresh() {
   drawJournal(view);
   drawJobs(view);
   drawReport(view);
+  return took;
 }
 
 async function tick() {
@@ -83,10 +90,12 @@ async function tick() {
     return;
   }
   inFlight = true;
+  let wait = POLL_MS;
   try {
     if (!document.hidden) {
-      await refresh();
-      $("connection").textContent = "live · " + new Date().toLocaleTimeString();
+      wait = Math.min(MAX_WAIT_MS, Math.max(POLL_MS, LOAD_SHARE * (await refresh())));
+      const every = wait > POLL_MS ? " · every " + (wait / 1000).toFixed(1) + " s" : "";
+      $("connection").textContent = "live · " + new Date().toLocaleTimeString() + every;
       $("connection").className = "connection live";
     }
   } catch (error) {
@@ -99,7 +108,7 @@ async function tick() {
   } finally {
     inFlight = false;
   }
-  timer = setTimeout(tick, again ? 0 : POLL_MS);
+  timer = setTimeout(tick, again ? 0 : wait);
   again = false;
 }
 
