@@ -10,17 +10,19 @@ def test_my_client(flow):
                                             poll_interval=ctx.poll_floor).generate(ctx.request))
 
 Give the client the deadline and poll floor it is judged by (``ctx.deadline``,
-``ctx.poll_floor``); README.md's "Fuzz your client" has the whole example.
+``ctx.poll_floor``); docs/fuzzing.md has the whole example.
 
 Exported here: the strategies, the client properties (``mock_server.report``'s registry,
 which ``ipmock fuzz`` and the live report judge with too) and their runner, the in-process
 harness, the launcher of a real ``ipmock serve`` (``running_server``), and the example
-client the suite holds up as correct. ``ipmock verify`` is the command line's; its
-module is ``contract_tests.verify``.
+client the suite holds up as correct; ``fuzz_command`` runs a client in any language,
+as a command, on ``timed_flows`` (``ipmock fuzz``). ``ipmock verify`` is the command line's;
+its module is ``contract_tests.verify``.
 """
 
 from contract_tests.example_client import AsyncText2ImageClient, Text2ImageClient
 from contract_tests.flows import Flow, FlowError
+from contract_tests.fuzz import FuzzOutcome, FuzzSettings, fuzz_command, timed_flows
 from contract_tests.inprocess import MockHarness
 from contract_tests.properties import (
     PROPERTIES,
@@ -55,6 +57,8 @@ __all__ = [
     "FlowContext",
     "FlowError",
     "FlowRun",
+    "FuzzOutcome",
+    "FuzzSettings",
     "MockHarness",
     "RunningMock",
     "ServerDidNotStart",
@@ -63,8 +67,10 @@ __all__ = [
     "check_client",
     "check_client_async",
     "client_property",
+    "fuzz_command",
     "invalid_requests",
     "running_server",
     "server_flows",
+    "timed_flows",
     "valid_requests",
 ]
