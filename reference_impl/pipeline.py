@@ -13,16 +13,20 @@ way diffusers' ``encode_image`` does it, and the pipeline gets ``ip_adapter_imag
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mock_server.cli import progress
 from reference_impl.adapters import ADAPTERS, WEIGHTS_SUBFOLDER, adapter
 
 if TYPE_CHECKING:
@@ -181,7 +185,8 @@ def load_pipeline(
 
     On CUDA, ``deterministic`` sets the process's switches for repeatable kernels
     (``reference_impl.determinism``), and the VAE decodes in slices and tiles
-    (``prepare_decode``).
+    (``prepare_decode``). Progress is shown on stdout, a step per component with weights
+    (``mock_server.cli.progress``), in place of diffusers' and transformers' own bars.
     """
     quiet_known_noise()  # before diffusers imports transformers' image processors
     import torch
@@ -192,16 +197,71 @@ def load_pipeline(
         from reference_impl.determinism import make_deterministic
 
         make_deterministic()  # before the first CUDA matrix product reads the cuBLAS setting
-    pipe = Pipeline.from_pretrained(  # type: ignore[no-untyped-call]
-        str(model_dir),
-        dtype=dtype or torch.float32,
-        local_files_only=True,
-        use_safetensors=True,
-        add_watermarker=False,
-    ).to(device)
+    dtype = dtype or torch.float32
+    parts = _weighted_components(Path(model_dir))
+    with (
+        _library_bars_off(),
+        progress.steps(len(parts) + 2, f"loading SDXL from {model_dir}") as work,
+    ):
+        loaded: dict[str, Any] = {}
+        for name, library, class_name in parts:  # the ones with weights, each a step
+            loader = getattr(importlib.import_module(library), class_name)
+            loaded[name] = loader.from_pretrained(
+                str(model_dir),
+                subfolder=name,
+                dtype=dtype,
+                local_files_only=True,
+                use_safetensors=True,
+            )
+            work.advance(note=f"{name} ({class_name})")
+        pipe = Pipeline.from_pretrained(  # type: ignore[no-untyped-call]
+            str(model_dir),
+            **loaded,
+            dtype=dtype,
+            local_files_only=True,
+            use_safetensors=True,
+            add_watermarker=False,
+        )
+        work.advance(note="tokenizers and scheduler")
+        pipe = pipe.to(device)
+        work.advance(note=f"on {device}")
     pipe.set_progress_bar_config(disable=True)
     prepare_decode(pipe, device_type)
     return ReferencePipeline(pipe, AdapterSets(pipe, Path(ip_adapter_dir), max_cached_sets))
+
+
+def _weighted_components(model_dir: Path) -> list[tuple[str, str, str]]:
+    """(folder, library, class) of each component of ``model_index.json`` that has weight
+    files (the text encoders, the UNet, the VAE), in the index's order."""
+    index = json.loads((model_dir / "model_index.json").read_text())
+    return [
+        (name, entry[0], entry[1])
+        for name, entry in index.items()
+        if isinstance(entry, list)
+        and entry[0] in ("diffusers", "transformers")
+        and any((model_dir / name).glob("*.safetensors*"))
+    ]
+
+
+@contextmanager
+def _library_bars_off() -> Iterator[None]:
+    """diffusers' and transformers' own tqdm bars off meanwhile (ours counts their work;
+    theirs redraw with carriage returns, which a log keeps as one long line)."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    libraries = [
+        library
+        for library in (diffusers_logging, transformers_logging)
+        if library.is_progress_bar_enabled()
+    ]
+    for library in libraries:
+        library.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for library in libraries:
+            library.enable_progress_bar()
 
 
 def prepare_decode(pipe: StableDiffusionXLPipeline, device_type: str) -> None:
