@@ -29,7 +29,7 @@ class FuzzSettings:
     minute on two busy cores."""
 
     examples: int = defaults.EXAMPLES
-    """Flows to run (rounded up to a multiple of ``jobs``)."""
+    """Flows to play (a flow drawn twice is played once)."""
     seed: int | None = None
     """Hypothesis's seed; None: a random one, reported so the run can be repeated."""
     poll_floor: float = defaults.POLL_FLOOR
@@ -107,13 +107,12 @@ def fuzz_command(
         slots(options.jobs, Path(work)) as found,
     ):
         progress(
-            f"ipmock fuzz: {batches * options.jobs} flow(s) on {options.jobs} mock(s), "
-            f"seed {chosen_seed}"
+            f"ipmock fuzz: {options.examples} flow(s) on {options.jobs} mock(s), seed {chosen_seed}"
         )
 
         @seed(chosen_seed)
         @settings(
-            max_examples=batches,
+            max_examples=batches + 2,  # a margin for batches hypothesis draws twice
             deadline=None,
             database=None,
             derandomize=False,
@@ -129,14 +128,16 @@ def fuzz_command(
             # batch with a known broken flow fails without playing the rest.
             known = [seen[f.to_json()] for f in batch if f.to_json() in seen]
             broken = [j for j in known if j.broken]
-            unknown = [f for f in batch if f.to_json() not in seen]
+            unknown = list({f.to_json(): f for f in batch if f.to_json() not in seen}.values())
+            if not shrink_ends:  # searching: no more than the flows asked for
+                unknown = unknown[: max(options.examples - counted["flows"], 0)]
             if not broken and unknown:
                 if shrink_ends and time.monotonic() > shrink_ends[0]:
                     return  # shrinking's time is up: only known plays count now
                 for judged in _play_all(unknown, found, command, options):
                     seen[judged.play.flow.to_json()] = judged
                 counted["flows"] += len(unknown)
-                broken = [seen[f.to_json()] for f in batch if seen[f.to_json()].broken]
+                broken = [j for f in batch if (j := seen.get(f.to_json())) and j.broken]
             if broken:
                 if not shrink_ends:
                     shrink_ends.append(time.monotonic() + options.shrink_seconds)

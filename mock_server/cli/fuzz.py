@@ -55,7 +55,7 @@ def add_command(
         type=argtype(whole(1)),
         default=EXAMPLES,
         metavar="N",
-        help=f"flows to run, rounded up to a multiple of --jobs (default {EXAMPLES})",
+        help=f"flows to run (default {EXAMPLES})",
     )
     fuzz.add_argument(
         "--seed", type=argtype(PARSERS["seed"]), metavar="N", help="seed, to repeat a run"

@@ -33,6 +33,6 @@ def test_an_example_client_passes_ipmock_fuzz(language: str, tmp_path: Path) -> 
         else [_node(), str(EXAMPLES / "js_client.mjs")]
     )
     outcome = fuzz_command(command, FuzzSettings(examples=10, seed=15, jobs=2))
-    assert outcome.flows_run == 10
+    assert 8 <= outcome.flows_run <= 10  # a flow hypothesis draws twice is played once
     failure = outcome.failure
     assert failure is None, (failure.broken, failure.play.exit.stderr_tail) if failure else None
