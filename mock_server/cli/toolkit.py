@@ -83,8 +83,9 @@ def add_commands(
         help="serve the reference (real images) and check its images and the contract",
         description="Start ipmock serve --backend diffusers (random weights, or your folders), "
         "check the images through the API (count, size, determinism, the adapter's effect, "
-        "scale 0, growth with the scale), then run ipmock verify against it. Prints a report; "
-        "exit 0 when all pass. On a GPU at full size: docs/gpu.md.",
+        "scale 0, growth with the scale), then run ipmock verify against it. Shows its "
+        "progress and ends with a summary table; exit 0 when all pass. On a GPU at full size: "
+        "docs/gpu.md.",
     )
     conform.add_argument(
         "--size",
