@@ -116,6 +116,11 @@ def test_a_broken_server_is_caught(
     assert "FAIL every answer matches the response schemas" in out
     assert "submit: status:" in out  # the departure names the field
     assert "flow checks: 0 passed, 6 failed" in out
+    shown = [line for line in out.splitlines() if line.startswith("ipmock verify: flow checks: ")]
+    assert [line.split(", ")[0].split(": ")[2] for line in shown] == [
+        f"{i}/5 ({20 * i}%)" for i in range(1, 6)
+    ]  # the progress, not a terminal: a line per check with its result
+    assert shown[0].endswith(" s: FAIL submit without API-Key is refused (401)")
     table = out[out.index(f"ipmock verify: {broken_server}\n") :].splitlines()
     [row] = [line for line in table if line.startswith("  submit without API-Key is refused")]
     result, seconds, unit, *details = row.split("(401)")[1].split()
