@@ -1,6 +1,6 @@
 """``ipmock fuzz`` on the command line: its usage errors (exit 2, one line), its help, a
-search that finds and shrinks a planted bug (exit 1, a report with a replay line), the
-replay of the saved flow, and a careful client's all-clear (exit 0)."""
+search that finds and shrinks a planted bug, the replay of its saved flow (exit 1, a
+report with a replay line), and a careful client's all-clear (exit 0)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from contract_tests.flows import Flow
+from contract_tests.fuzz import FuzzSettings, fuzz_command
+from contract_tests.fuzz.report import save_flow
 from mock_server.cli import main
 from tests.conftest import REPO
 
@@ -101,27 +103,37 @@ def test_help_gives_the_protocol_and_the_exit_statuses(capsys: pytest.CaptureFix
 
 @pytest.mark.socket
 @pytest.mark.slow
-def test_a_planted_bug_is_found_shrunk_reported_and_replayed(
+def test_a_planted_bug_is_found_shrunk_and_replayed(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["fuzz", "--examples", "6", "--seed", "7", "--", *PLANTED, "no-pause"]
-    assert main(argv) == 1
+    options = FuzzSettings(examples=4, seed=7, shrink_seconds=20.0)
+    outcome = fuzz_command([*PLANTED, "no-pause"], options)
+    assert outcome.failure is not None and outcome.flows_run > 1
+    assert "respects_poll_floor" in outcome.failure.broken
+    flow = outcome.failure.play.flow
+    assert flow.submit_refusals == () and flow.faults == ()  # shrunk: nothing but the polls
+    saved = save_flow(outcome.failure, in_tmp)
+    assert main(["fuzz", "--replay", str(saved), "--", *PLANTED, "no-pause"]) == 1
     out = capsys.readouterr().out
     assert "broken:\n  respects_poll_floor: polled" in out
     assert "flow: submit accepted: PENDING" in out
     assert "exchanges (seconds from the first):" in out
     assert "the client: exit status " in out
-    [saved] = in_tmp.glob("ipmock-fuzz-flow-*.json")
-    assert (
-        f"ipmock fuzz --replay {saved} -- {sys.executable} -m tests.support.planted_clients "
-        "no-pause" in out
-    )
-    flow = Flow.from_json(saved.read_text())
-    assert flow.submit_refusals == () and flow.faults == ()  # shrunk: nothing but the polls
-    assert main(["fuzz", "--replay", str(saved), "--", *PLANTED, "no-pause"]) == 1
-    assert "respects_poll_floor" in capsys.readouterr().out
+    assert f"the flow is saved in {saved}; replay it with:" in out
+    line = f"ipmock fuzz --replay {saved} -- {sys.executable} -m tests.support.planted_clients"
+    assert line + " no-pause" in out
     assert main(["fuzz", "--replay", str(saved), "--", *PLANTED, "careful"]) == 0
     assert "every property held on 1 flow(s)" in capsys.readouterr().out
+
+
+@pytest.mark.socket
+def test_a_search_that_holds_exits_0(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["fuzz", "--examples", "2", "--seed", "1", "--", *PLANTED, "careful"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "ipmock fuzz: 2 flow(s) on 2 mock(s), seed 1" in captured.err
+    assert "ipmock fuzz: every property held on 2 flow(s) (seed 1)" in captured.out
+    assert not list(in_tmp.glob("ipmock-fuzz-flow-*.json"))
 
 
 @pytest.mark.socket
