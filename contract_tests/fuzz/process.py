@@ -19,6 +19,11 @@ OUTPUT_CAP = 64 * 1024
 """Bytes kept of each of the client's streams (the last ones): a client that floods its
 output is judged on what it did, and the fuzzer's memory stays bounded."""
 
+FILES_CAP = 100
+FILE_CAP = 16 * 1024 * 1024
+"""How much of the out folder is read back: a client writing junk is judged on it, the
+fuzzer's memory stays bounded (the mock's images are far smaller)."""
+
 PROTOCOL_VARIABLES = (
     "IPMOCK_BASE_URL",
     "IPMOCK_API_KEY",
@@ -159,9 +164,14 @@ def run_client(
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    """The plain files the client left in its out folder, by name (sub-folders: named,
-    empty)."""
+    """What the client left in its out folder, by name: the first FILES_CAP names, each
+    file's first FILE_CAP + 1 bytes (enough to tell it from any image served; a folder or
+    other non-file: empty)."""
     found: dict[str, bytes] = {}
-    for path in sorted(folder.iterdir()):
-        found[path.name] = path.read_bytes() if path.is_file() else b""
+    for path in sorted(folder.iterdir())[:FILES_CAP]:
+        if path.is_file():
+            with path.open("rb") as file:
+                found[path.name] = file.read(FILE_CAP + 1)
+        else:
+            found[path.name] = b""
     return found

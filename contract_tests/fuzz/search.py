@@ -79,9 +79,15 @@ def _play_all(
         return list(pool.map(play, zip(found, batch, strict=False)))
 
 
+def _work_folder() -> tempfile.TemporaryDirectory[str]:
+    """Where the plays' out folders go, removed at the end (what a client made hard to
+    remove is left behind rather than failing the run)."""
+    return tempfile.TemporaryDirectory(prefix="ipmock-fuzz-", ignore_cleanup_errors=True)
+
+
 def replay(command: Sequence[str], flow: Flow, options: FuzzSettings) -> FuzzOutcome:
     """Play one flow (a saved counterexample) to ``command`` and judge it."""
-    with tempfile.TemporaryDirectory(prefix="ipmock-fuzz-") as work, slots(1, Path(work)) as one:
+    with _work_folder() as work, slots(1, Path(work)) as one:
         [judged] = _play_all([flow], one, command, options)
     return FuzzOutcome(1, None, judged if judged.broken else None)
 
@@ -103,7 +109,7 @@ def fuzz_command(
     shrink_ends: list[float] = []
 
     with (
-        tempfile.TemporaryDirectory(prefix="ipmock-fuzz-") as work,
+        _work_folder() as work,
         slots(options.jobs, Path(work)) as found,
     ):
         progress(

@@ -13,7 +13,14 @@ import pytest
 from hypothesis import given, settings
 
 from contract_tests.flows import Flow
-from contract_tests.fuzz.process import OUTPUT_CAP, PROTOCOL_VARIABLES, Protocol, run_client
+from contract_tests.fuzz.process import (
+    FILE_CAP,
+    FILES_CAP,
+    OUTPUT_CAP,
+    PROTOCOL_VARIABLES,
+    Protocol,
+    run_client,
+)
 from contract_tests.fuzz.timed import LONGEST_WAIT, timed_flows
 
 
@@ -117,3 +124,17 @@ def test_timed_flows_wait_a_second_at_most(flow: Flow) -> None:
     assert all(f.retry_after <= LONGEST_WAIT for f in flow.faults)
     assert all(wait <= LONGEST_WAIT for _, wait in flow.submit_refusals)
     assert flow.stuck or (flow.pending_polls is not None and flow.pending_polls <= 3)
+
+
+def test_the_out_folder_is_read_back_bounded(tmp_path: Path) -> None:
+    code = (
+        "import os, pathlib\n"
+        "out = pathlib.Path(os.environ['IPMOCK_OUT'])\n"
+        "(out / '0.png').write_bytes(b'x' * (FILE_CAP + 10))\n"
+        "(out / 'sub').mkdir()\n"
+        "for i in range(150): (out / f'junk-{i:03}').write_bytes(b'j')\n"
+    ).replace("FILE_CAP", str(FILE_CAP))
+    ended = run_client(_python(code), _protocol(tmp_path))
+    assert len(ended.files) == FILES_CAP
+    assert len(ended.files["0.png"]) == FILE_CAP + 1
+    assert "junk-098" in ended.files and "junk-099" not in ended.files  # sorted, then cut
