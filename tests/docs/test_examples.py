@@ -18,14 +18,13 @@ DATA = frozenset({"toml", "json", "text", ""})
 
 PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
 PAGES.append("../README.md")  # the README's tour runs too
-SLOW = {"real-images.md", "gpu.md", "verify.md", "fuzzing.md", "pytest-plugin.md"}
 REDIS = {"sharing.md"}
 
 
 def _marks(page: str) -> list[pytest.MarkDecorator]:
-    marks = [pytest.mark.socket, pytest.mark.timeout(900)]
-    if page in SLOW:
-        marks.append(pytest.mark.slow)
+    """Every page starts a server, and most take over 5 s (the reference's, the fuzzing
+    and any-language pages a minute or two on 2 cores)."""
+    marks = [pytest.mark.socket, pytest.mark.slow, pytest.mark.timeout(900)]
     if page in REDIS:
         marks.append(pytest.mark.redis)
     return marks
