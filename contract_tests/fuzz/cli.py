@@ -8,11 +8,13 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from contract_tests.flows import Flow, FlowError
 from contract_tests.fuzz import report
 from contract_tests.fuzz.search import FuzzSettings, fuzz_command, print_progress, replay
+from contract_tests.server import ServerDidNotStart
 
 
 class _Usage(Exception):
@@ -43,6 +45,8 @@ def _flow(path: Path) -> Flow:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise _Usage(f"--replay {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise _Usage(f"--replay {path}: not UTF-8 text (a flow is JSON)") from None
     try:
         return Flow.from_json(text)
     except FlowError as exc:
@@ -64,13 +68,20 @@ def run(args: argparse.Namespace) -> int:
         deadline=args.deadline,
         jobs=args.jobs,
     )
-    if flow is not None:
-        outcome = replay(command, flow, options)
-    else:
-        outcome = fuzz_command(command, options, progress=print_progress)
+    try:
+        if flow is not None:
+            outcome = replay(command, flow, options)
+        else:
+            outcome = fuzz_command(command, options, progress=print_progress)
+    except ServerDidNotStart as exc:
+        print(f"ipmock fuzz: the mock did not start: {exc}", file=sys.stderr)
+        return 2
     if outcome.failure is None:
         print(report.all_held(outcome.flows_run, outcome.seed))
         return 0
-    saved = report.save_flow(outcome.failure, Path.cwd())
+    try:
+        saved = report.save_flow(outcome.failure, Path.cwd())
+    except OSError:  # a folder it may not write in: the temporary folder instead
+        saved = report.save_flow(outcome.failure, Path(tempfile.gettempdir()))
     print(report.counterexample(outcome.failure, command, saved, flows_run=outcome.flows_run))
     return 1

@@ -59,6 +59,7 @@ def test_a_command_that_is_not_executable_is_a_usage_error(
         (None, "No such file or directory"),
         ("{not json", "a flow must be JSON"),
         ('{"samples": 9}', "flow samples: 9 is not an integer from 1 to 4"),
+        ("\udcff", "not UTF-8 text (a flow is JSON)"),
     ],
 )
 def test_a_bad_replay_file_is_a_usage_error(
@@ -66,7 +67,7 @@ def test_a_bad_replay_file_is_a_usage_error(
 ) -> None:
     flow = tmp_path / "flow.json"
     if text is not None:
-        flow.write_text(text)
+        flow.write_bytes(text.encode("utf-8", "surrogateescape"))
     assert main(["fuzz", "--replay", str(flow), "--", sys.executable, "-c", "pass"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ipmock fuzz: --replay {flow}: ") and said in err
