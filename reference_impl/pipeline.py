@@ -92,12 +92,14 @@ class AdapterSets:
         if folder not in self._encoders:
             from transformers import CLIPVisionModelWithProjection
 
-            model = CLIPVisionModelWithProjection.from_pretrained(
-                self.ip_adapter_dir,
-                subfolder=folder,
-                dtype=self.pipe.dtype,
-                local_files_only=True,
-            )
+            label = f"loading image encoder {folder}"
+            with _library_bars_off(), progress.steps(None, label, terminal=False):
+                model = CLIPVisionModelWithProjection.from_pretrained(
+                    self.ip_adapter_dir,
+                    subfolder=folder,
+                    dtype=self.pipe.dtype,
+                    local_files_only=True,
+                )
             self._encoders[folder] = model.to(self.pipe.device)
         return self._encoders[folder]
 
@@ -109,13 +111,16 @@ class AdapterSets:
         primary = adapter(names[0]).image_encoder_folder
         if primary in self._encoders:  # load_ip_adapter then keeps it and loads none
             self.pipe.register_modules(image_encoder=self._encoders[primary])
-        self.pipe.load_ip_adapter(
-            str(self.ip_adapter_dir),
-            subfolder=WEIGHTS_SUBFOLDER,
-            weight_name=[adapter(n).weight_name for n in names],
-            image_encoder_folder=primary,
-            local_files_only=True,
-        )
+        # Plain lines even on a terminal: this runs while the server serves and logs.
+        label = f"loading IP-Adapter set {', '.join(names)}"
+        with _library_bars_off(), progress.steps(None, label, terminal=False):
+            self.pipe.load_ip_adapter(
+                str(self.ip_adapter_dir),
+                subfolder=WEIGHTS_SUBFOLDER,
+                weight_name=[adapter(n).weight_name for n in names],
+                image_encoder_folder=primary,
+                local_files_only=True,
+            )
         self.loads += 1
         self._encoders[primary] = self.pipe.image_encoder
         # Built for the encoder's input size: 224 for ViT-H and ViT-bigG alike.

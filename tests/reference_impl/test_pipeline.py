@@ -1,5 +1,6 @@
 """Loading SDXL (tiny, CPU): a progress step per component with weights, in place of the
-libraries' own bars, and every component loaded in the dtype asked for."""
+libraries' own bars, and every component loaded in the dtype asked for; an IP-Adapter set
+loaded while serving says so in plain lines."""
 
 from __future__ import annotations
 
@@ -39,3 +40,9 @@ def test_loading_shows_a_step_per_component_and_no_library_bars(
     for name in ("text_encoder", "text_encoder_2", "unet", "vae"):
         assert getattr(pipe, name).dtype == torch.bfloat16, name  # loaded one by one, as asked
     assert pipe.tokenizer is not None and pipe.scheduler is not None  # the rest from the index
+    reference.adapters.activate(["ip-adapter_sdxl"])
+    out, err = capfd.readouterr()
+    lines = out.splitlines()
+    assert lines[0] == "loading IP-Adapter set ip-adapter_sdxl ..."
+    assert lines[1].startswith("loading IP-Adapter set ip-adapter_sdxl: done in ")
+    assert "it/s" not in out + err and reference.adapters.loads == 1
