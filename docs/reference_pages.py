@@ -26,7 +26,7 @@ HELP_COLUMNS = "100"
 def cell(text: str) -> str:
     """``text`` as one markdown table cell: on one line, no markup of its own."""
     text = " ".join(str(text).split())
-    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("*", "\\*")):
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
         text = text.replace(raw, safe)
     return text
 
@@ -84,7 +84,7 @@ def describe_type(schema: dict[str, Any]) -> str:
     if "const" in schema:
         return json.dumps(schema["const"])
     if "enum" in schema:
-        return " \\| ".join(json.dumps(value) for value in schema["enum"])
+        return " | ".join(json.dumps(value) for value in schema["enum"])
     for key in ("anyOf", "oneOf"):
         if key in schema:
             return " or ".join(describe_type(each) for each in schema[key])
@@ -100,6 +100,8 @@ def describe_type(schema: dict[str, Any]) -> str:
             words.append(f"object of {describe_type(schema['additionalProperties'])}")
         else:
             words.append(each)
+    if not words and "pattern" in schema:
+        return f"matching `{schema['pattern']}`"
     return " or ".join(words) or "any"
 
 
