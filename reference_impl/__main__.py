@@ -5,12 +5,14 @@
         --image face.jpg --out out/ --device cuda --dtype float16 --repeat 3
 
 ``generate`` validates the request with the mock server's own rules, resolves seed -1,
-and prints one JSON line of timings (load, each generation, peak GPU memory).
+and prints one JSON line of timings (load, each generation, peak GPU memory). Both print
+only that line on stdout; their progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import sys
@@ -129,6 +131,27 @@ def _generate(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # stdout is the one JSON line; progress (the weights written, the model loaded) and
+    # the rest go to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            report = _run(args)
+        except _Refused as exc:
+            print(exc, file=sys.stderr)
+            return exc.status
+    print(json.dumps(report))
+    return 0
+
+
+class _Refused(Exception):
+    """Said in one line on stderr, and the exit status it ends with."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _run(args: argparse.Namespace) -> dict[str, object]:
     if args.command == "build":
         import torch
 
@@ -144,26 +167,18 @@ def main(argv: list[str] | None = None) -> int:
                 time_limit=args.time_limit,
             )
         except TimeoutError as exc:
-            print(f"python -m reference_impl build: {exc}", file=sys.stderr)
-            return 1
-        print(
-            json.dumps(
-                {
-                    "model_dir": str(dirs.model_dir),
-                    "ip_adapter_dir": str(dirs.ip_adapter_dir),
-                    "seconds": round(time.perf_counter() - started, 1),
-                }
-            )
-        )
-    else:
-        from mock_server.validation import InvalidRequest
+            raise _Refused(f"python -m reference_impl build: {exc}", 1) from None
+        return {
+            "model_dir": str(dirs.model_dir),
+            "ip_adapter_dir": str(dirs.ip_adapter_dir),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    from mock_server.validation import InvalidRequest
 
-        try:
-            print(json.dumps(_generate(args)))
-        except InvalidRequest as exc:  # the request, refused as the mock refuses it
-            print(f"python -m reference_impl generate: --request: {exc}", file=sys.stderr)
-            return 2
-    return 0
+    try:
+        return _generate(args)
+    except InvalidRequest as exc:  # the request, refused as the mock refuses it
+        raise _Refused(f"python -m reference_impl generate: --request: {exc}", 2) from None
 
 
 if __name__ == "__main__":

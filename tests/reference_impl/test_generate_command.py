@@ -67,9 +67,26 @@ def test_generate_prints_no_torchvision_or_upcast_vae_noise(tmp_path: Path) -> N
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["steps"] == 1
+    assert json.loads(done.stdout)["steps"] == 1  # stdout: the one JSON line
+    assert "loading SDXL from " in done.stderr and ": 6/6 (100%), " in done.stderr  # progress
     for noise in ("requires torchvision", "upcast_vae"):
         assert noise not in done.stderr
+
+
+@pytest.mark.slow
+def test_build_prints_one_json_line_and_its_progress_on_stderr(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "reference_impl", "build", "tiny", str(tmp_path / "models")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    assert json.loads(line)["model_dir"] == str(tmp_path / "models" / "sdxl-base")
+    assert done.stderr.splitlines()[-1].startswith("random tiny weights (")
+    assert " MB (100%), " in done.stderr.splitlines()[-1]
 
 
 def test_only_the_known_noise_is_silenced(caplog: pytest.LogCaptureFixture) -> None:
