@@ -10,9 +10,9 @@ generated flows of the mock (``docs/any-language.md`` has the protocol).
     cli       the command line
 """
 
-from contract_tests.fuzz.process import PROTOCOL_VARIABLES
 from contract_tests.fuzz.search import FuzzOutcome, FuzzSettings, fuzz_command, replay
 from contract_tests.fuzz.timed import timed_flows
+from mock_server.cli.fuzz import PROTOCOL_VARIABLES
 
 __all__ = [
     "PROTOCOL_VARIABLES",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from mock_server.cli.fuzz import PROTOCOL_VARIABLES
+
 OUTPUT_CAP = 64 * 1024
 """Bytes kept of each of the client's streams (the last ones): a client that floods its
 output is judged on what it did, and the fuzzer's memory stays bounded."""
@@ -23,16 +25,6 @@ FILES_CAP = 100
 FILE_CAP = 16 * 1024 * 1024
 """How much of the out folder is read back: a client writing junk is judged on it, the
 fuzzer's memory stays bounded (the mock's images are far smaller)."""
-
-PROTOCOL_VARIABLES = (
-    "IPMOCK_BASE_URL",
-    "IPMOCK_API_KEY",
-    "IPMOCK_REQUEST",
-    "IPMOCK_OUT",
-    "IPMOCK_POLL_FLOOR",
-    "IPMOCK_DEADLINE",
-)
-"""What a client run by ``ipmock fuzz`` is given, in this order (docs/any-language.md)."""
 
 
 @dataclass(frozen=True)

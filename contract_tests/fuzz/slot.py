@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 
 from contract_tests.flows import Flow
-from contract_tests.fuzz.process import PROTOCOL_VARIABLES, ClientExit, Protocol, run_client
+from contract_tests.fuzz.process import ClientExit, Protocol, run_client
 from contract_tests.server import RunningMock, running_server
+from mock_server.cli.fuzz import PROTOCOL_VARIABLES
 
 _FETCH_TRIES = 4
 """Tries to fetch one served image for the comparison: a flow faults at most two

@@ -11,6 +11,17 @@ from typing import Any
 
 from mock_server.settings import PARSERS, seconds, whole
 
+PROTOCOL_VARIABLES = (
+    "IPMOCK_BASE_URL",
+    "IPMOCK_API_KEY",
+    "IPMOCK_REQUEST",
+    "IPMOCK_OUT",
+    "IPMOCK_POLL_FLOOR",
+    "IPMOCK_DEADLINE",
+)
+"""What a client run by ``ipmock fuzz`` is given, in this order (docs/any-language.md):
+ipmock's variables too, for the client (IPMOCK_API_KEY is serve's as well)."""
+
 EXAMPLES = 25
 POLL_FLOOR = 0.5
 DEADLINE = 3.0

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mock_server.cli import toolkit
+from mock_server.cli import fuzz, toolkit
 from mock_server.cli.models import DEFAULT_WEIGHTS_CACHE
 from mock_server.settings import (
     HELP,
@@ -226,9 +226,10 @@ test's weights folder, the schemathesis run's size and randomness)."""
 
 def known_variables() -> frozenset[str]:
     """Every IPMOCK_ variable ipmock reads: serve's settings, the model options, the
-    worker's store, and OTHER_VARIABLES."""
+    worker's store, OTHER_VARIABLES, and those ``ipmock fuzz`` sets for its client."""
     options = {"IPMOCK_" + name.upper() for name in MODEL_OPTIONS}
-    return frozenset({environ_name(name) for name in PARSERS} | options | OTHER_VARIABLES)
+    named = {environ_name(name) for name in PARSERS} | options | OTHER_VARIABLES
+    return frozenset(named | set(fuzz.PROTOCOL_VARIABLES))
 
 
 def warn_unknown_variables(environ: Mapping[str, str], stream: Any = None) -> list[str]:

@@ -17,11 +17,11 @@ from contract_tests.fuzz.process import (
     FILE_CAP,
     FILES_CAP,
     OUTPUT_CAP,
-    PROTOCOL_VARIABLES,
     Protocol,
     run_client,
 )
 from contract_tests.fuzz.timed import LONGEST_WAIT, timed_flows
+from mock_server.cli.fuzz import PROTOCOL_VARIABLES
 
 
 def _protocol(tmp_path: Path, deadline: float = 5.0) -> Protocol:
