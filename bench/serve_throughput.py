@@ -1,8 +1,9 @@
 """Submit and poll throughput and latency of a real ``ipmock serve``, against a baseline.
 
-Starts ``ipmock serve`` and a bare Starlette app (bench/baseline_app.py) under the same
-uvicorn on 127.0.0.1, drives each with ``wrk`` in another process, and prints req/s,
-p50 and p99 per workload with ipmock's ratio to the baseline measured in the same run.
+Starts ``ipmock serve`` (its own HTTP server) and a bare Starlette app
+(bench/baseline_app.py) under uvicorn on 127.0.0.1, both on uvloop and httptools, drives
+each with ``wrk`` in another process, and prints req/s, p50 and p99 per workload with
+ipmock's ratio to the baseline measured in the same run.
 Also times one image download: the first (rendered) and a repeat (cached).
 
     .venv/bin/python -m bench.serve_throughput [--duration S] [--connections N]
@@ -93,9 +94,8 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def baseline_command(port: int) -> list[str]:
-    # Same uvicorn settings as `ipmock serve` at log level warning: default loop and
-    # HTTP implementation (uvloop and httptools when installed), no access log, no
-    # Server header.
+    # As `ipmock serve` at log level warning runs: uvloop and httptools when installed,
+    # no access log, no Server header.
     return [
         sys.executable,
         "-m",

@@ -15,14 +15,14 @@ request, if any -> poll -> the job's answer. Every refusal is an ApiError, which
 ``respond`` renders as a FAILURE body. The journal reads the job and scenario from the
 request's scope.
 
-The no-task rule: the in-place protocol (``mock_server.http.inplace``) starts ``respond``
-by hand, on the event loop but outside any asyncio task, and hands it to uvicorn's cycle
-(a task) only once it awaits something. So nothing on the submit and status path may
-need a task: no ``asyncio.timeout``, no anyio cancel scope or task group, nothing that
-reads ``asyncio.current_task()``. With the state in this process (the memory store,
-queue and journal, the placeholder generator) a request with no delay fault awaits
-nothing at all; tests/mock_server/test_engine_needs_no_task.py drives submits and polls so,
-outside any event loop.
+The no-task rule: the in-place answers (``mock_server.http.inplace``) start ``respond``
+by hand, on the event loop but outside any asyncio task, and hand it to an ASGI cycle (a
+task, ``mock_server.http.cycle``) only once it awaits something. So nothing on the
+submit and status path may need a task: no ``asyncio.timeout``, no anyio cancel scope or
+task group, nothing that reads ``asyncio.current_task()``. With the state in this process
+(the memory store, queue and journal, the placeholder generator) a request with no delay
+fault awaits nothing at all; tests/mock_server/test_engine_needs_no_task.py drives
+submits and polls so, outside any event loop.
 """
 
 from __future__ import annotations

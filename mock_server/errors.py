@@ -45,7 +45,7 @@ class JsonAnswer(Response):
 
     The in-place protocol (``mock_server.http.inplace``) writes an answer of exactly this
     type straight to the socket; any other Response (a fault's: late, streamed, or no
-    HTTP at all) it hands to uvicorn's request cycle."""
+    HTTP at all) it hands to an ASGI request cycle (``mock_server.http.cycle``)."""
 
     media_type = "application/json"
 

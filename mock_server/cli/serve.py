@@ -1,5 +1,5 @@
-"""``ipmock serve``: the socket, the app under uvicorn, the process's garbage-collector
-tuning, and the banner."""
+"""``ipmock serve``: the socket, the app on ipmock's own HTTP server
+(``mock_server.http.server``), the process's garbage-collector tuning, and the banner."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ import argparse
 import contextlib
 import dataclasses
 import gc
-import importlib.util
-import logging
 import secrets
 import socket
 import sys
-from typing import Any
 
 from mock_server.cli import models
 from mock_server.cli.checks import UsageError, check_redis, redacted
@@ -21,8 +18,7 @@ from mock_server.config import ConfigError, load_book
 from mock_server.contract import STATUS_PATH, SUBMIT_PATH
 from mock_server.faults import FAULT_KINDS, SLOW_FAULT_KINDS
 from mock_server.generators import GENERATE, Generator
-from mock_server.http import uvicorn_check
-from mock_server.http.socket_faults import quiet_drops
+from mock_server.http import server as http_server
 from mock_server.scenarios import BUILT_IN, TEST_KEY_PREFIX, ScenarioBook
 from mock_server.settings import Settings
 from mock_server.validation import InvalidRequest, validate
@@ -50,10 +46,8 @@ def prepare_to_serve() -> None:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM: 0, 1 when uvicorn did not start, 2 (said) when an
+    """Serve until SIGINT/SIGTERM: 0, 1 when the app did not start, 2 (said) when an
     option cannot work."""
-    import uvicorn
-
     from mock_server.http.app import create_app
 
     seed_drawn = settings.seed is None  # drawn now, so that the banner can say it
@@ -92,39 +86,26 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         except UsageError as exc:
             print(f"ipmock: {exc}", file=sys.stderr)
             return 2
-    logging.getLogger("uvicorn.error").addFilter(quiet_drops)
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": settings.log_level,
-        "access_log": settings.log_level == "debug",
-        "server_header": False,
-        "http": uvicorn_check.http_protocol(),  # the in-place one: socket faults need it
-        "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-    }
     try:
         sock = _listen(settings.host, settings.port)
     except UsageError as exc:
         print(f"ipmock: {exc}", file=sys.stderr)
         return 2
+    http_server.configure_logging(settings.log_level)
     if settings.workers > 1:
         from mock_server.cli.supervisor import serve_workers
 
-        return serve_workers(settings, book, backend, options, sock, seed_drawn=seed_drawn)
+        return serve_workers(settings, book, backend, sock, seed_drawn=seed_drawn)
     app = create_app(settings, book=book, clock=clock, generator=generator)
 
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:  # the banner once it answers, where it listens
-                listening = [s for server in self.servers for s in server.sockets]
-                text = banner(settings, book, url(listening[0]), backend, seed_drawn=seed_drawn)
-                print(text, flush=True)
+    def say_ready() -> None:  # the banner once it answers, where it listens
+        print(banner(settings, book, url(sock), backend, seed_drawn=seed_drawn), flush=True)
 
-    server = Server(uvicorn.Config(app, **options))
     prepare_to_serve()
-    server.run(sockets=[sock])
-    return 0 if server.started else 1
+    try:
+        return http_server.run(app, sock, on_ready=say_ready)
+    finally:
+        sock.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -11,8 +11,8 @@ and varies on it); ``none`` sends no CORS headers at all, and a preflight then g
 The admin API (``/__mock/``) is left out with ``*``: any page the developer opens could
 otherwise read the journal or reset the mock. Origins listed by name reach it too.
 
-Every header is built once per setting (``cors_for``): the in-place protocol
-(``mock_server.http.inplace``) appends the bytes to its answers as they are.
+Every header is built once per setting (``cors_for``): the in-place answers
+(``mock_server.http.inplace``) append the bytes to theirs as they are.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ kinds) is the engine's (``mock_server.scenarios``); this is how it is delivered.
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import socket
 import struct
@@ -30,7 +29,8 @@ from mock_server.scenarios import REFUSALS
 
 CONNECTION_EXTENSION = "ipmock.connection"
 """The ASGI scope extension (``scope["extensions"][...]["transport"]``) that carries the
-raw asyncio transport; ``mock_server.http.inplace`` puts it there."""
+raw asyncio transport; ``ipmock serve``'s protocol (``mock_server.http.protocol``) puts it
+there."""
 
 DRIBBLE_PIECE_BYTES = 8
 """A dribbled answer is sent this many bytes at a time."""
@@ -78,7 +78,7 @@ _MALFORMED_CHUNKED = (
 class SocketFaultResponse(Response):
     """No HTTP answer: writes raw bytes and closes, or resets, the client's connection.
 
-    It needs the transport the ``mock_server.http.inplace`` protocol puts in the scope;
+    It needs the transport ``ipmock serve``'s protocol puts in the scope;
     without one (in process, another server) it is a DroppedResponse instead.
     """
 
@@ -161,11 +161,6 @@ class DribbledResponse(Response):
                 await send({"type": "http.response.body", "body": piece, "more_body": more})
 
         await self.usual(scope, receive, dribble)
-
-
-def quiet_drops(record: logging.LogRecord) -> bool:
-    """A logging filter: a server's report of a deliberate drop is not an error to show."""
-    return not (record.exc_info and isinstance(record.exc_info[1], ConnectionDropped))
 
 
 async def answer(fault: Fault, scope: Scope, clock: Clock, rng: random.Random) -> Response | None:

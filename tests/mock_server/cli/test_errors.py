@@ -31,7 +31,7 @@ def nothing_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     def started(*args: object, **kwargs: object) -> None:
         pytest.fail("it started instead of refusing the value")
 
-    monkeypatch.setattr("uvicorn.Server.run", started)
+    monkeypatch.setattr("mock_server.http.server.run", started)
     monkeypatch.setattr("mock_server.cli.supervisor.serve_workers", started)
     monkeypatch.setattr("contract_tests.verify.verify", started)
     monkeypatch.setattr("reference_impl.conformance.conformance", started)

@@ -233,14 +233,11 @@ def test_serving_freezes_startup_objects_and_sets_the_collector_thresholds() -> 
 def test_each_worker_process_builds_its_app_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from uvicorn.importer import import_from_string
-
     from mock_server.cli import supervisor
 
     called: list[int] = []
     monkeypatch.setattr(supervisor, "prepare_to_serve", lambda: called.append(1))
     monkeypatch.setenv("IPMOCK_REFUSE_MODEL_UUID", "1")
-    factory = import_from_string("mock_server.cli.supervisor:app_from_environ")
-    app = factory()
+    app = supervisor.app_from_environ()
     assert app.state.mock.settings.accept_model_uuid is False
     assert called == [1]

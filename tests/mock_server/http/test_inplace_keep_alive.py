@@ -7,12 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from uvicorn.config import Config
-from uvicorn.lifespan.on import LifespanOn
-from uvicorn.server import ServerState
 
 from mock_server.http.app import create_app
-from mock_server.http.inplace import MockHttpProtocol
+from mock_server.http.inplace import InPlace
+from mock_server.http.protocol import HttpProtocol, ServerState
 from mock_server.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -42,47 +40,39 @@ class _Transport(asyncio.Transport):
         )
 
 
-async def _connection() -> tuple[MockHttpProtocol, _Transport, LifespanOn]:
-    config = Config(
-        create_app(Settings()),
-        http=MockHttpProtocol,
-        log_level="warning",
-        access_log=False,  # as ipmock serve runs it: an access log turns answering in place off
-        timeout_keep_alive=TIMEOUT_S,
-    )
-    config.load()
-    lifespan = LifespanOn(config)
-    await lifespan.startup()  # builds the app's stack: answers in place from here
-    protocol = MockHttpProtocol(config=config, server_state=ServerState(), app_state={})
+async def _connection() -> tuple[HttpProtocol, _Transport]:
+    app = create_app(Settings())
+    app.middleware_stack = app.build_middleware_stack()  # what its first call builds
+    in_place = InPlace.for_app(app)
+    assert in_place is not None  # answers in place from here
+    protocol = HttpProtocol(ServerState(app, in_place=in_place, keep_alive_s=TIMEOUT_S))
     transport = _Transport()
     protocol.connection_made(transport)
-    return protocol, transport, lifespan
+    return protocol, transport
 
 
 async def test_an_idle_connection_closes_after_the_timeout() -> None:
-    protocol, transport, lifespan = await _connection()
+    protocol, transport = await _connection()
     protocol.data_received(POLL)
     assert b" 404 " in transport.written[-1]  # answered in place, at once
     await asyncio.sleep(TIMEOUT_S / 2)
     assert not transport.closed
     await asyncio.sleep(TIMEOUT_S)
     assert transport.closed
-    await lifespan.shutdown()
 
 
 async def test_a_busy_connection_stays_open_past_many_timeouts() -> None:
-    protocol, transport, lifespan = await _connection()
+    protocol, transport = await _connection()
     for _ in range(12):  # 12 x 0.1 s: four timeouts' worth, never idle for one
         protocol.data_received(POLL)
         await asyncio.sleep(TIMEOUT_S / 3)
     assert not transport.closed and len(transport.written) == 12  # one write per answer
     await asyncio.sleep(TIMEOUT_S * 1.5)
     assert transport.closed
-    await lifespan.shutdown()
 
 
 async def test_a_request_in_progress_is_not_cut_off() -> None:
-    protocol, transport, lifespan = await _connection()
+    protocol, transport = await _connection()
     protocol.data_received(POLL)
     await asyncio.sleep(TIMEOUT_S * 0.9)
     protocol.data_received(POLL[:20])  # a request begins just before the timeout
@@ -92,4 +82,3 @@ async def test_a_request_in_progress_is_not_cut_off() -> None:
     assert len(transport.written) == 2
     await asyncio.sleep(TIMEOUT_S * 1.5)
     assert transport.closed
-    await lifespan.shutdown()
