@@ -167,7 +167,10 @@ def test_the_plain_table_aligns_its_columns_and_puts_later_details_below() -> No
     assert lines[6][: details - 2].endswith("skip          -")
 
 
-def test_a_forced_terminal_gets_the_rich_table_at_a_fixed_width() -> None:
+def test_a_forced_terminal_gets_the_rich_table_at_a_fixed_width(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
     out = io.StringIO()
     rows = [Row("[link=http://x]a[/link]", "ok", 0.5, "two\nlines")]
     summary("verify", rows, stream=out, terminal=True)
