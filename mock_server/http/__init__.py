@@ -3,5 +3,6 @@
 (``cors``), how a fault is delivered on a socket or in an ASGI answer
 (``socket_faults``), and ``ipmock serve``'s own HTTP server on httptools' parser: the
 server and its lifespan (``server``), the HTTP/1.1 protocol (``protocol``), the ASGI
-cycle of a request (``cycle``) and the submits and polls answered in place (``inplace``).
+cycle of a request (``cycle``), the submits and polls answered in place (``inplace``) and
+a proxy's forwarded headers (``forwarded``).
 """

@@ -14,8 +14,6 @@ bodies streamed to the app in pieces (reading pauses while one piece waits unrea
 from __future__ import annotations
 
 import asyncio
-import functools
-import ipaddress
 import urllib.parse
 from collections import deque
 from email.utils import formatdate
@@ -25,6 +23,7 @@ import httptools
 from starlette.types import ASGIApp
 
 from mock_server.http.cycle import HIGH_WATER_BYTES, STATUS_LINES, FlowControl, RequestCycle
+from mock_server.http.forwarded import apply_proxy_headers
 from mock_server.http.inplace import NOT_HTTP, InPlace, Routed
 from mock_server.http.socket_faults import CONNECTION_EXTENSION
 
@@ -33,8 +32,6 @@ KEEP_ALIVE_S = 5.0
 
 _HEADERS_TO_CHECK = frozenset({b"expect", b"content-length", b"transfer-encoding"})
 """Besides ``x-forwarded-*``: the headers that may keep a request off the in-place path."""
-_TRUSTED_PROXY = "127.0.0.1"
-_TRUSTED_PROXY_IP = ipaddress.ip_address(_TRUSTED_PROXY)
 _NOT_HTTP = b"%sconnection: close\r\n\r\n%s" % (
     b"".join(b"%s: %s\r\n" % pair for pair in NOT_HTTP.raw_headers),
     NOT_HTTP.body,
@@ -304,7 +301,7 @@ class HttpProtocol(asyncio.Protocol):
         scope["raw_path"] = raw_path
         scope["query_string"] = url.query or b""
         if self._forwarded:
-            _apply_proxy_headers(scope)
+            apply_proxy_headers(scope)
         cycle = RequestCycle(
             scope,
             self._transport,
@@ -360,53 +357,3 @@ def _address(info: Any) -> tuple[str, int] | None:
     if isinstance(info, tuple) and len(info) >= 2:
         return str(info[0]), int(info[1])
     return None
-
-
-def _apply_proxy_headers(scope: dict[str, Any]) -> None:
-    """``X-Forwarded-Proto`` and ``X-Forwarded-For`` from a proxy on 127.0.0.1, read as
-    uvicorn reads them: the scheme, and the nearest client that is not that proxy."""
-    client = scope["client"]
-    if client is None or client[0] != _TRUSTED_PROXY:
-        return
-    proto: bytes | None = None
-    forwarded_for: list[bytes] = []
-    for name, value in scope["headers"]:
-        if name == b"x-forwarded-proto":
-            proto = value
-        elif name == b"x-forwarded-for":
-            forwarded_for.append(value)
-    if proto is not None:
-        scheme = proto.decode("latin-1").strip()
-        if scheme in {"http", "https", "ws", "wss"}:
-            scope["scheme"] = scheme
-    if forwarded_for:
-        hosts = [h.strip() for h in b", ".join(forwarded_for).decode("latin-1").split(",")]
-        nearest = next(
-            (a for a in map(_host_port, reversed(hosts)) if not _is_proxy(a[0])),
-            _host_port(hosts[0]),
-        )
-        if nearest[0]:
-            scope["client"] = nearest
-
-
-def _host_port(value: str) -> tuple[str, int]:
-    """``host``, ``host:port`` or ``[v6]:port`` as (host, port); port 0 when none."""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        if not rest:
-            return (host, 0) if value.endswith("]") else (value, 0)
-        if not rest.startswith(":"):
-            return value, 0
-        return (host, int(rest[1:])) if rest[1:].isdigit() else (host, 0)
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return (host, int(port)) if port.isdigit() else (value, 0)
-    return value, 0
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_proxy(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host) == _TRUSTED_PROXY_IP
-    except ValueError:
-        return host == _TRUSTED_PROXY

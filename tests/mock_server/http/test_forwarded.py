@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from mock_server.http.protocol import _apply_proxy_headers
+from mock_server.http.forwarded import apply_proxy_headers
 
 FORWARDED_FOR = [
     "10.1.2.3",
@@ -46,7 +46,7 @@ def _uvicorns(scope: dict[str, Any]) -> dict[str, Any]:
 def test_the_client_is_read_as_uvicorn_reads_it(client: str, forwarded_for: str) -> None:
     headers = [(b"x-forwarded-for", forwarded_for.encode())]
     ours = _scope(client, headers)
-    _apply_proxy_headers(ours)
+    apply_proxy_headers(ours)
     assert ours["client"] == _uvicorns(_scope(client, headers))["client"]
 
 
@@ -55,12 +55,12 @@ def test_the_client_is_read_as_uvicorn_reads_it(client: str, forwarded_for: str)
 def test_the_scheme_is_read_as_uvicorn_reads_it(client: str, proto: str) -> None:
     headers = [(b"x-forwarded-proto", proto.encode())]
     ours = _scope(client, headers)
-    _apply_proxy_headers(ours)
+    apply_proxy_headers(ours)
     assert ours["scheme"] == _uvicorns(_scope(client, headers))["scheme"]
 
 
 def test_repeated_forwarded_for_headers_are_one_list() -> None:
     headers = [(b"x-forwarded-for", b"10.1.1.1"), (b"x-forwarded-for", b"10.2.2.2, 127.0.0.1")]
     ours = _scope("127.0.0.1", headers)
-    _apply_proxy_headers(ours)
+    apply_proxy_headers(ours)
     assert ours["client"] == ("10.2.2.2", 0) == _uvicorns(_scope("127.0.0.1", headers))["client"]
