@@ -83,5 +83,8 @@ def run(args: argparse.Namespace) -> int:
         saved = report.save_flow(outcome.failure, Path.cwd())
     except OSError:  # a folder it may not write in: the temporary folder instead
         saved = report.save_flow(outcome.failure, Path(tempfile.gettempdir()))
-    print(report.counterexample(outcome.failure, command, saved, flows_run=outcome.flows_run))
+    said = report.counterexample(
+        outcome.failure, command, saved, flows_run=outcome.flows_run, seed=outcome.seed
+    )
+    print(said)
     return 1

@@ -47,11 +47,17 @@ def replay_line(flow_file: Path, command: Sequence[str]) -> str:
 
 
 def counterexample(
-    judged: Judged, command: Sequence[str], flow_file: Path, *, flows_run: int
+    judged: Judged,
+    command: Sequence[str],
+    flow_file: Path,
+    *,
+    flows_run: int,
+    seed: int | None = None,
 ) -> str:
-    """The report of a flow the client broke properties on."""
+    """The report of a flow the client broke properties on (``seed``: the search's)."""
     play = judged.play
-    lines = [f"ipmock fuzz: the client broke the contract (after {flows_run} flow(s) run)"]
+    seeded = f", seed {seed}" if seed is not None else ""
+    lines = [f"ipmock fuzz: the client broke the contract (after {flows_run} flow(s) run{seeded})"]
     lines.append("broken:")
     lines += [f"  {name}: {_one_line(v.why, WHY_CHARS)}" for name, v in judged.broken.items()]
     lines.append(f"flow: {play.flow.describe()}")

@@ -34,13 +34,13 @@ def _judged(stderr: str, why: str) -> Judged:
 
 def test_what_the_client_printed_is_shown_as_data(tmp_path: Path) -> None:
     judged = _judged("error: \x1b[31mred\x1b[0m\n", "raised\nexit status 1")
-    text = counterexample(judged, ["node", "c.mjs"], tmp_path / "f.json", flows_run=3)
+    text = counterexample(judged, ["node", "c.mjs"], tmp_path / "f.json", flows_run=3, seed=9)
     assert "  | error: \\x1b[31mred\\x1b[0m" in text
     assert "status/\\x1b[2J -> 404" in text
     assert "\x1b" not in text
     assert "  surfaces_failure: raised exit status 1\n" in text
     assert "the client: exit status 1, printed 20 byte(s)" in text
-    assert "after 3 flow(s) run" in text and "flow: submit accepted: PENDING" in text
+    assert "after 3 flow(s) run, seed 9)" in text and "flow: submit accepted: PENDING" in text
 
 
 def test_a_long_why_is_cut_to_one_line() -> None:
