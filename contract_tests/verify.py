@@ -522,8 +522,7 @@ def verify(
         return 2
     results = flow_checks(session, poll_interval=poll_interval, deadline=deadline, request=request)
     refused = bool(session.refused)
-    results_shown = list(results)  # and schemathesis's run, in the summary table
-    if session.refused:
+    if refused:
         print(
             f"ipmock verify: the server refused the API key (HTTP {session.refused}); the "
             "checks that need an accepted key did not run, nor schemathesis. Give a key it "
@@ -536,6 +535,8 @@ def verify(
         for problem in result.problems:
             print(f"         {problem}")
     fuzz_code = 0
+    why = "not run: " + ("the server refused the API key" if refused else "--no-fuzz")
+    schemathesis = CheckResult(_SCHEMATHESIS_ROW, skipped=why)
     with tempfile.TemporaryDirectory() as scratch:
         theirs = Path(scratch) / "schemathesis.xml" if junit_xml is not None else None
         if fuzz:
@@ -550,16 +551,11 @@ def verify(
                     junit=theirs,
                     junit_shown=junit_shown,
                 )
-            results_shown.append(
-                CheckResult(
-                    "schemathesis over the contract",
-                    [] if fuzz_code == 0 else [f"exit {fuzz_code}: see its output above"],
-                    seconds=phase.elapsed,
-                )
+            schemathesis = CheckResult(
+                _SCHEMATHESIS_ROW,
+                [] if fuzz_code == 0 else [f"exit {fuzz_code}: see its output above"],
+                seconds=phase.elapsed,
             )
-        else:
-            why = "not run: " + ("the server refused the API key" if refused else "--no-fuzz")
-            results_shown.append(CheckResult("schemathesis over the contract", skipped=why))
         if junit_xml is not None:
             write_junit(junit_xml, "ipmock verify: flow", results, then=theirs)
             parts = "the flow checks and schemathesis" if fuzz else "the flow checks"
@@ -568,15 +564,7 @@ def verify(
         _record(session, record)
         print(f"\nrecorded {len(session.exchanges)} exchanges in {record}")
     print()
-    progress.summary(
-        f"ipmock verify: {base_url}",
-        [
-            progress.Row(
-                r.name, _mark(r).strip(), r.seconds or None, r.skipped or "\n".join(r.problems)
-            )
-            for r in results_shown
-        ],
-    )
+    _summary(f"ipmock verify: {base_url}", [*results, schemathesis])
     failed = [r for r in results if r.problems]
     skipped = [r for r in results if r.skipped]
     print(
@@ -584,6 +572,23 @@ def verify(
         + (f", {len(skipped)} not run" if skipped else "")
         + ("" if not fuzz else f"; schemathesis: {'passed' if fuzz_code == 0 else 'FAILED'}")
     )
-    if session.refused:
+    if refused:
         return 2
     return 1 if failed or skipped or fuzz_code else 0
+
+
+_SCHEMATHESIS_ROW = "schemathesis over the contract"
+
+
+def _summary(title: str, results: list[CheckResult]) -> None:
+    """The table verify ends with: each check, its result, its time (- when not timed),
+    its problems or why it did not run."""
+    progress.summary(
+        title,
+        [
+            progress.Row(
+                r.name, _mark(r).strip(), r.seconds or None, r.skipped or "\n".join(r.problems)
+            )
+            for r in results
+        ],
+    )
