@@ -79,9 +79,10 @@ def steps(
 ) -> Iterator[Steps]:
     """Show the progress of ``total`` units of work (``unit`` names them, e.g. ``GB``; an
     empty one counts steps) while the block runs; ``total=None``: unknown, elapsed time
-    only. On a terminal (``terminal``: None asks ``stream``) a rich bar, which prints
-    written to stdout meanwhile go above; else plain lines. Work begun inside another
-    ``steps`` block shows as one more bar under it.
+    only. On a terminal (``terminal``: None asks ``stream``; False for work inside a
+    server that logs meanwhile) a rich bar, with whatever is printed to stdout meanwhile
+    shown above it; else plain lines. Work begun inside another ``steps`` block shows as
+    one more bar under it.
 
     A fuzz run, for one::
 
