@@ -1,9 +1,9 @@
 """The baseline for bench/serve_throughput.py: bare Starlette on the same paths as ipmock.
 
-Both routes answer a constant small JSON, so the gap between this app and ipmock, served
-by the same uvicorn, is what ipmock itself costs (key check, validation with CLIP token
-count, scenario choice, job store, journal middleware). The POST route reads the body,
-as any JSON API must.
+Both routes answer a constant small JSON, so the gap between this app (under uvicorn) and
+ipmock (its own server, on the same loop and parser) is what ipmock itself costs (key
+check, validation with CLIP token count, scenario choice, job store, journal middleware).
+The POST route reads the body, as any JSON API must.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from bench.support import procfs
 
 
 def process_tree(root: int) -> list[int]:
-    """``root`` and every process below it (uvicorn's workers with --workers)."""
+    """``root`` and every process below it (the worker processes of --workers)."""
     children: defaultdict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
         if entry.isdigit() and (parent := procfs.parent_of(int(entry))) is not None:

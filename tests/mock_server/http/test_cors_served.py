@@ -1,6 +1,6 @@
 """CORS on a real `ipmock serve`: submits and polls answered in place
 (mock_server.http.inplace) carry the same CORS headers as the ASGI path's answers, those
-finished in uvicorn's cycle (a delay fault) too, and a preflight on a kept-alive
+finished in an ASGI cycle (a delay fault) too, and a preflight on a kept-alive
 connection is answered 204 between them."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_in_place_and_asgi_answers_carry_the_same_cors_headers(
         job = _submit(base_url, "test_success", origin).json()["id"]
         headers = {"API-Key": "test_success", "Origin": origin}
         in_place = httpx.get(base_url + STATUS + job, headers=headers)
-        # X-Forwarded-For sends a request through uvicorn's usual cycle (its proxy headers)
+        # X-Forwarded-For sends a request through the ASGI cycle (the proxy's headers)
         usual = httpx.get(
             base_url + STATUS + job, headers={**headers, "X-Forwarded-For": "10.0.0.1"}
         )
@@ -92,7 +92,7 @@ def test_listed_origins_are_named_and_others_are_not(one_page: str) -> None:
     assert _cors(other) == {"vary": "Origin"}
 
 
-def test_an_answer_finished_in_uvicorns_cycle_carries_them_too(any_page: str) -> None:
+def test_an_answer_finished_in_an_asgi_cycle_carries_them_too(any_page: str) -> None:
     job = _submit(any_page, "test_slow").json()["id"]
     delayed = httpx.get(any_page + STATUS + job, headers={"API-Key": "test_slow", "Origin": PAGE})
     assert delayed.json()["status"] == "PENDING"

@@ -113,7 +113,7 @@ def test_pipelined_answers_keep_their_order_when_one_has_to_wait(base_url: str) 
 @pytest.mark.socket
 def test_answers_in_place_match_the_asgi_path(base_url: str) -> None:
     job = _submit(base_url, "test_success")
-    # X-Forwarded-For sends a request through uvicorn's usual cycle (its proxy headers).
+    # X-Forwarded-For sends a request through the ASGI cycle (the proxy's headers).
     plain = httpx.get(base_url + STATUS + job, headers={"API-Key": "test_success"})
     proxied = httpx.get(
         base_url + STATUS + job,
@@ -251,7 +251,7 @@ def test_a_chunked_submit_then_a_poll_on_one_connection(base_url: str) -> None:
 
 
 @pytest.mark.socket
-def test_a_query_string_or_an_escaped_id_is_read_as_uvicorn_reads_it(base_url: str) -> None:
+def test_a_query_string_or_an_escaped_id_is_read_by_the_asgi_cycle(base_url: str) -> None:
     job = _submit(base_url, "test_success")
     escaped = job[:3] + "".join(f"%{ord(c):02X}" for c in job[3:6]) + job[6:]
     for path in (STATUS + job + "?verbose=1", STATUS + escaped):

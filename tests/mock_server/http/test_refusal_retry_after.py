@@ -86,7 +86,7 @@ def test_a_config_refusal_sends_retry_after_in_place(refusing_url: str, name: st
 @pytest.mark.parametrize("name", sorted(EXPECTED_RETRY_AFTER))
 @pytest.mark.socket
 def test_a_config_refusal_sends_retry_after_through_asgi(refusing_url: str, name: str) -> None:
-    # A query string keeps a poll off the in-place path: uvicorn and the ASGI app answer
+    # A query string keeps a poll off the in-place path: an ASGI cycle of the app answers
     # it (the key's refusal answers every call).
     response = httpx.get(
         f"{refusing_url}{SUBMIT}/status/nope?via=asgi",

@@ -257,8 +257,8 @@ def _lost_submit(http: httpx.Client, headers: dict[str, str] | None = None) -> s
         return type(exc).__name__
 
 
-# A submit is answered in place by `ipmock serve`, unless a header (X-Forwarded-For, read
-# by uvicorn's proxy headers) sends it through the usual ASGI cycle: both must agree.
+# A submit is answered in place by `ipmock serve`, unless a header (X-Forwarded-For, a
+# proxy's) sends it through the usual ASGI cycle: both must agree.
 PATHS = {"in-place": {}, "asgi-cycle": {"X-Forwarded-For": "10.1.2.3"}}
 
 
