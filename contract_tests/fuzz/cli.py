@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     except ServerDidNotStart as exc:
         print(f"ipmock fuzz: the mock did not start: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the system would not start COMMAND (no #! line, a bad binary)
+        print(f"ipmock fuzz: COMMAND {command[0]!r} could not be run: {exc}", file=sys.stderr)
+        return 2
     if outcome.failure is None:
         print(report.all_held(outcome.flows_run, outcome.seed))
         return 0

@@ -53,6 +53,18 @@ def test_a_command_that_is_not_executable_is_a_usage_error(
     assert "is not executable (chmod +x it, or name its interpreter" in capsys.readouterr().err
 
 
+@pytest.mark.socket
+def test_a_command_the_system_cannot_start_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "client"
+    script.write_text("echo no #! line\n")
+    script.chmod(0o755)
+    assert main(["fuzz", "--examples", "1", "--jobs", "1", "--", str(script)]) == 2
+    err = capsys.readouterr().err
+    assert f"ipmock fuzz: COMMAND {str(script)!r} could not be run: [Errno 8] Exec format" in err
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
