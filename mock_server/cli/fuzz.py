@@ -32,9 +32,9 @@ _DESCRIPTION = """\
 Judge a client in any language. ipmock serves the mock on 127.0.0.1 and runs COMMAND
 once per generated flow (refused submits, lost answers, faults, PENDING, FAILURE, stuck
 jobs), with these variables set:
-  IPMOCK_BASE_URL, IPMOCK_API_KEY   where and as whom
-  IPMOCK_REQUEST                    the JSON body to submit
-  IPMOCK_OUT                        an empty folder: write sample i as {i}.png, from 0
+  IPMOCK_BASE_URL, IPMOCK_API_KEY     where and as whom
+  IPMOCK_REQUEST                      the JSON body to submit
+  IPMOCK_OUT                          an empty folder: write sample i as {i}.png, from 0
   IPMOCK_POLL_FLOOR, IPMOCK_DEADLINE  seconds: between polls of a job, and to give up
 COMMAND's exit status 0 means every image was written; any other means it failed, with
 the server's error message in its stderr. Each run is judged by the client properties;
