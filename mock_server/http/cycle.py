@@ -170,7 +170,7 @@ class RequestCycle:
                 '%s - "%s %s HTTP/%s" %d',
                 _client(self.scope),
                 self.scope["method"],
-                self.scope["path"],
+                _target(self.scope),
                 self.scope["http_version"],
                 status,
             )
@@ -226,6 +226,14 @@ def _tokens(value: bytes) -> list[bytes]:
 def _client(scope: dict[str, Any]) -> str:
     client = scope.get("client")
     return "-" if not client else f"{client[0]}:{client[1]}"
+
+
+def _target(scope: dict[str, Any]) -> str:
+    """The request's path and query as sent (escapes kept: a log line stays one line)."""
+    raw: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if query := scope.get("query_string"):
+        raw += b"?" + query
+    return raw.decode("ascii", "backslashreplace")
 
 
 def _nothing() -> None:

@@ -323,3 +323,24 @@ def test_ipmock_serve_needs_no_uvicorn() -> None:
         output = process.stdout.read()
         process.stdout.close()
     assert "uvicorn" not in output, output
+
+
+@pytest.mark.socket
+def test_log_level_debug_logs_a_line_per_request() -> None:
+    process, url = _start("--log-level", "debug")
+    try:
+        httpx.post(url + SUBMIT, content=BODY, headers={"API-Key": "test_success"})
+        httpx.get(url + "/openapi.json?x=1")
+        httpx.get(url + "/a%0Aforged%20line")  # a newline, escaped: still one log line
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(TIMEOUT_S) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        assert process.stdout is not None
+        output = process.stdout.read()
+        process.stdout.close()
+    assert f'"POST {SUBMIT} HTTP/1.1" 200' in output, output  # not answered in place
+    assert '"GET /openapi.json?x=1 HTTP/1.1" 200' in output, output
+    assert '"GET /a%0Aforged%20line HTTP/1.1" 404' in output, output
