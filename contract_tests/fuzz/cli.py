@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import sys
 import tempfile
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from contract_tests.flows import Flow, FlowError
 from contract_tests.fuzz import report
-from contract_tests.fuzz.search import FuzzSettings, fuzz_command, print_progress, replay
+from contract_tests.fuzz.search import FuzzSettings, fuzz_command, replay
 from contract_tests.server import ServerDidNotStart
+from mock_server.cli import progress
 
 
 class _Usage(Exception):
@@ -63,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = FuzzSettings(
         examples=args.examples,
-        seed=args.seed,
+        seed=args.seed if args.seed is not None else random.randrange(2**32),
         poll_floor=args.poll_floor,
         deadline=args.deadline,
         jobs=args.jobs,
@@ -72,7 +74,14 @@ def run(args: argparse.Namespace) -> int:
         if flow is not None:
             outcome = replay(command, flow, options)
         else:
-            outcome = fuzz_command(command, options, progress=print_progress)
+            print(
+                f"ipmock fuzz: {options.examples} flow(s) on {options.jobs} mock(s), "
+                f"seed {options.seed}",
+                file=sys.stderr,
+                flush=True,
+            )
+            with progress.steps(options.examples, "ipmock fuzz", stream=sys.stderr) as played:
+                outcome = fuzz_command(command, options, progress=played)
     except ServerDidNotStart as exc:
         print(f"ipmock fuzz: the mock did not start: {exc}", file=sys.stderr)
         return 2

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
@@ -58,11 +58,18 @@ class _Counterexample(Exception):
         self.judged = judged
 
 
-Progress = Callable[[str], None]
+class Progress(Protocol):
+    """Where a run says how far it is (``mock_server.cli.progress.steps`` gives one)."""
+
+    def advance(self, amount: float = 1, note: str = "") -> None: ...
 
 
-def _quiet(line: str) -> None:
-    """No progress lines."""
+class _Quiet:
+    def advance(self, amount: float = 1, note: str = "") -> None:
+        """No progress shown."""
+
+
+_QUIET = _Quiet()
 
 
 def _play_all(
@@ -97,10 +104,11 @@ def fuzz_command(
     options: FuzzSettings = FuzzSettings(),
     *,
     flows: st.SearchStrategy[Flow] | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = _QUIET,
 ) -> FuzzOutcome:
     """Run ``command`` under the protocol on ``options.examples`` generated flows (default
-    ``timed_flows()``); on the first that breaks a property, shrink it and return it."""
+    ``timed_flows()``); on the first that breaks a property, shrink it and return it.
+    ``progress`` is advanced by each flow played."""
     chosen_seed = options.seed if options.seed is not None else random.randrange(2**32)
     batches = math.ceil(options.examples / options.jobs)
     drawn = flows if flows is not None else timed_flows()
@@ -112,9 +120,6 @@ def fuzz_command(
         _work_folder() as work,
         slots(options.jobs, Path(work)) as found,
     ):
-        progress(
-            f"ipmock fuzz: {options.examples} flow(s) on {options.jobs} mock(s), seed {chosen_seed}"
-        )
 
         @seed(chosen_seed)
         @settings(
@@ -142,13 +147,16 @@ def fuzz_command(
                     return  # shrinking's time is up: only known plays count now
                 for judged in _play_all(unknown, found, command, options):
                     seen[judged.play.flow.to_json()] = judged
+                    if not shrink_ends:
+                        said = ", ".join(judged.broken) or "held"
+                        progress.advance(note=f"{judged.play.flow.describe()}: {said}")
                 counted["flows"] += len(unknown)
                 broken = [j for f in batch if (j := seen.get(f.to_json())) and j.broken]
             if broken:
                 if not shrink_ends:
                     shrink_ends.append(time.monotonic() + options.shrink_seconds)
                     names = ", ".join(broken[0].broken)
-                    progress(f"ipmock fuzz: broken ({names}); shrinking the flow")
+                    progress.advance(0, note=f"broken ({names}); shrinking the flow")
                 raise _Counterexample(min(broken, key=lambda j: len(j.play.flow.to_json())))
 
         try:
@@ -156,8 +164,3 @@ def fuzz_command(
         except _Counterexample as found_one:
             return FuzzOutcome(counted["flows"], chosen_seed, found_one.judged)
     return FuzzOutcome(counted["flows"], chosen_seed, None)
-
-
-def print_progress(line: str) -> None:
-    """Progress on stderr, for the command line."""
-    print(line, file=sys.stderr, flush=True)

@@ -145,6 +145,9 @@ def test_a_search_that_holds_exits_0(in_tmp: Path, capsys: pytest.CaptureFixture
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "ipmock fuzz: 2 flow(s) on 2 mock(s), seed 1" in captured.err
+    # The progress: a plain line per flow played (stderr is no terminal here).
+    assert "ipmock fuzz: 1/2 (50%)" in captured.err and ": held" in captured.err
+    assert "ipmock fuzz: 2/2 (100%)" in captured.err
     assert "ipmock fuzz: every property held on 2 flow(s) (seed 1)" in captured.out
     assert not list(in_tmp.glob("ipmock-fuzz-flow-*.json"))
 
