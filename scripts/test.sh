@@ -11,6 +11,13 @@ if ! command -v redis-server >/dev/null; then
         || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q redis-server >/dev/null; }
 fi
 
+# curl for the docs pages' examples (tests/docs run them as a reader types them).
+if ! command -v curl >/dev/null; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get install -y -q curl >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q curl >/dev/null; }
+fi
+
 # Debian's chromium for the dashboard's browser tests (Playwright drives it; it downloads none).
 if ! command -v chromium >/dev/null; then
     sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import threading
@@ -108,6 +109,9 @@ class PageSession:
     started."""
 
     def __init__(self, folder: Path, page_text: str) -> None:
+        for tool in ("curl", "node", "redis-server"):  # what the pages run besides ipmock
+            if re.search(rf"^\s*(\$ )?{tool} ", page_text, re.M) and shutil.which(tool) is None:
+                raise ExampleFailed(f"the page runs {tool}, which is not installed")
         self.folder = folder
         for name in LINKED:
             (folder / name).symlink_to(REPO / name)
