@@ -42,4 +42,6 @@ python3 -m venv .venv
 .venv/bin/mypy
 # The docs site: a broken link, anchor or reference fails it (mkdocs.yml; into build/site).
 NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
-.venv/bin/pytest "$@"
+# Three processes on two cores: most tests wait on servers, clients and clocks, not the CPU.
+# A test file stays in one process (its module fixtures, such as the browser, start once).
+.venv/bin/pytest -n 3 --dist loadfile "$@"
