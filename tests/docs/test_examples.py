@@ -1,6 +1,7 @@
 """Every command and program in the docs pages runs, against a real ``ipmock serve`` on
-127.0.0.1, as its page shows it (``page_session`` says how); the few marked not to be
-run carry a known reason, and every block is of a kind the runner knows."""
+127.0.0.1, as its page shows it (``page_session`` says how; the long pages run from
+their own files, ``pages.LONG``); the few marked not to be run carry a known reason, and
+every block is of a kind the runner knows."""
 
 from __future__ import annotations
 
@@ -10,40 +11,20 @@ import pytest
 
 from docs.examples import REASONS, RUN, all_examples, page_examples, summary
 from tests.conftest import REPO
-from tests.docs.page_session import PageSession
+from tests.docs.pages import ALL_PAGES, DOCS, LONG, pages_of, params, run_page
 
-DOCS = REPO / "docs"
 DATA = frozenset({"toml", "json", "text", ""})
 """Blocks that are not run: files the commands use, and output shown as it looks."""
 
-PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
-PAGES.append("../README.md")  # the README's tour runs too
-REDIS = {"sharing.md"}
 
-
-def _marks(page: str) -> list[pytest.MarkDecorator]:
-    """Every page starts a server, and most take over 5 s (the reference's, the fuzzing
-    and any-language pages a minute or two on 2 cores)."""
-    marks = [pytest.mark.socket, pytest.mark.slow, pytest.mark.timeout(900)]
-    if page in REDIS:
-        marks.append(pytest.mark.redis)
-    return marks
-
-
-@pytest.mark.parametrize(
-    "page",
-    [pytest.param(p, marks=_marks(p), id=p[3:] if p.startswith("../") else p) for p in PAGES],
-)
+@pytest.mark.parametrize("page", params("tasks"))
 def test_the_examples_of_a_page_run(page: str, tmp_path: Path) -> None:
-    text = (DOCS / page).read_text("utf-8")
-    session = PageSession(tmp_path, text)
-    try:
-        for example in page_examples(DOCS / page, DOCS):
-            session.run(example)
-    finally:
-        session.close()
-    runs = [each for each in page_examples(DOCS / page, DOCS) if each.runs]
-    assert session.ran == len(runs)
+    run_page(page, tmp_path)
+
+
+def test_every_page_is_in_one_group() -> None:
+    grouped = [*pages_of("tasks"), *(page for pages in LONG.values() for page in pages)]
+    assert sorted(grouped) == sorted(ALL_PAGES), "a page in LONG that is not in docs/?"
 
 
 def test_every_block_is_run_marked_or_data() -> None:
