@@ -146,6 +146,7 @@ def test_banner_lists_every_test_key() -> None:
     for name in book.scenarios:
         assert f"test_{name}" in text
     assert "POST http://127.0.0.1:8000/sdxl/text2image/v1" in text
+    assert "dashboard     http://127.0.0.1:8000/__mock/ui\n" in text
 
 
 @pytest.mark.parametrize(
