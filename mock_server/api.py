@@ -37,13 +37,18 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
+from mock_server import fault_answers
 from mock_server.contract import IMAGE_PREFIX, STATUS_PREFIX, SUBMIT_PATH
 from mock_server.errors import ApiError, JsonAnswer, answer_for, encode_json
 from mock_server.faults import REFUSING_FAULT_KINDS, ConnectionDropped
-from mock_server.http import socket_faults
-from mock_server.http.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY
-from mock_server.jobs import Job, key_fingerprint, new_job_id
-from mock_server.scenarios import REFUSALS, TEST_KEY_PREFIX, Scenario, UnknownScenario
+from mock_server.jobs import JOB_SCOPE_KEY, Job, key_fingerprint, new_job_id
+from mock_server.scenarios import (
+    REFUSALS,
+    SCENARIO_SCOPE_KEY,
+    TEST_KEY_PREFIX,
+    Scenario,
+    UnknownScenario,
+)
 from mock_server.settings import Secret
 from mock_server.state import MockState
 from mock_server.validation import InvalidRequest, documented_body, validate
@@ -251,7 +256,7 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
         raise ApiError.refusal(scenario.refusal)
     fault = state.book.fault_for(scenario, 1, "submit")
     if fault is not None and fault.kind in REFUSING_FAULT_KINDS:  # refused: no job made
-        await socket_faults.answer(fault, scope, state.clock, state.book.fault_rng)
+        await fault_answers.answer(fault, scope, state.clock, state.book.fault_rng)
     now = state.clock.now()
     ttl = settings.job_ttl if scenario.expires_after is None else scenario.expires_after
     url_ttl = settings.url_ttl if scenario.url_ttl is None else scenario.url_ttl
@@ -282,8 +287,8 @@ async def submit(state: MockState, request: ApiRequest) -> Response:
     if fault is None:
         return answer
     # The job exists and runs: the fault only loses, breaks or delays its answer.
-    faulted = await socket_faults.answer(fault, scope, state.clock, state.book.fault_rng)
-    return socket_faults.paced(fault, answer, state.clock) if faulted is None else faulted
+    faulted = await fault_answers.answer(fault, scope, state.clock, state.book.fault_rng)
+    return fault_answers.paced(fault, answer, state.clock) if faulted is None else faulted
 
 
 async def status(state: MockState, request: ApiRequest) -> Response:
@@ -307,7 +312,7 @@ async def status(state: MockState, request: ApiRequest) -> Response:
     fault = state.book.fault_for(job.scenario, job.status_requests)
     if fault is not None:
         await state.store.save(job)
-        faulted = await socket_faults.answer(
+        faulted = await fault_answers.answer(
             fault, request.scope, state.clock, state.book.fault_rng
         )
         if faulted is not None:
@@ -315,4 +320,4 @@ async def status(state: MockState, request: ApiRequest) -> Response:
     job.poll(now if fault is None else state.clock.now())
     await state.store.save(job)
     answer = JsonAnswer(_job_answer(state, job, request))
-    return answer if fault is None else socket_faults.paced(fault, answer, state.clock)
+    return answer if fault is None else fault_answers.paced(fault, answer, state.clock)

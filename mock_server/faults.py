@@ -5,7 +5,7 @@ deliberate drop raises.
 
 A scenario lists its faults and ``ScenarioBook.fault_for`` draws them
 (``mock_server.scenarios``); how a fault is delivered, on a socket or in an ASGI
-answer, is ``mock_server.http.socket_faults``.
+answer, is ``mock_server.fault_answers``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ from typing import Any, Literal
 
 from mock_server.scenarios import Scenario
 
+JOB_SCOPE_KEY = "ipmock.job"
+"""Where a request's scope names the job it made or asked about, for the journal."""
+
 State = Literal["PENDING", "SUCCESS", "FAILURE"]
 
 

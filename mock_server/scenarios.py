@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 SCENARIO_HEADER = "x-ipmock-scenario"
 TEST_KEY_PREFIX = "test_"
 DEFAULT_SCENARIO = "pending-then-success"
+SCENARIO_SCOPE_KEY = "ipmock.scenario"
+"""Where a request's scope names the scenario chosen for (or playing) its job, for the
+journal."""
 
 
 class UnknownScenario(IpmockError, LookupError):

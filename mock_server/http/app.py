@@ -19,17 +19,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import api, contract
+from mock_server import api, contract, fault_answers
 from mock_server.clock import Clock
 from mock_server.contract import IMAGE_PATH, STATUS_PATH, SUBMIT_PATH
 from mock_server.errors import ApiError, answer_for
 from mock_server.generators import Generator
-from mock_server.http import socket_faults
 from mock_server.http.admin import admin_routes
 from mock_server.http.cors import CorsMiddleware, cors_for
-from mock_server.http.journal import JOB_SCOPE_KEY, SCENARIO_SCOPE_KEY, JournalMiddleware
+from mock_server.http.journal import JournalMiddleware
 from mock_server.http.ui import ui_routes
-from mock_server.scenarios import ScenarioBook
+from mock_server.jobs import JOB_SCOPE_KEY
+from mock_server.scenarios import SCENARIO_SCOPE_KEY, ScenarioBook
 from mock_server.settings import Settings
 from mock_server.state import JobStore, MockState, StoreUnavailable, mock_state, open_state
 from mock_server.words import shorten
@@ -63,7 +63,7 @@ async def image(request: Request) -> Response:
         await state.store.save(job)
         fault = state.book.fault_for(job.scenario, job.downloads, "download")
     if fault is not None:
-        faulted = await socket_faults.answer(
+        faulted = await fault_answers.answer(
             fault, request.scope, state.clock, state.book.fault_rng
         )
         if faulted is not None:
@@ -74,7 +74,7 @@ async def image(request: Request) -> Response:
     if if_none_match.strip() == "*" or rendered.etag in if_none_match:
         return Response(status_code=304, headers=headers)
     answer = Response(rendered.png, media_type="image/png", headers=headers)
-    return socket_faults.paced(fault, answer, state.clock)
+    return fault_answers.paced(fault, answer, state.clock)
 
 
 async def openapi(request: Request) -> Response:

@@ -16,18 +16,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import Clock
 from mock_server.faults import FAULT_SCOPE_KEY, SOCKET_FAULT_KINDS, ConnectionDropped
+from mock_server.jobs import JOB_SCOPE_KEY
 from mock_server.report.clients import client_id
+from mock_server.scenarios import SCENARIO_SCOPE_KEY
 from mock_server.state import Journal, StoreUnavailable
 
 log = logging.getLogger("ipmock")
 
 REDACTED_HEADERS = frozenset({"api-key", "authorization", "x-ipmock-admin-token"})
 _BODY_CAP = 64 * 1024
-
-JOB_SCOPE_KEY = "ipmock.job"
-"""Where a request's scope names the job it made or asked about, for the journal."""
-SCENARIO_SCOPE_KEY = "ipmock.scenario"
-"""Where a request's scope names the scenario chosen for (or playing) its job."""
 
 
 def _text(body: bytes, content_type: str) -> str:

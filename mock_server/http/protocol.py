@@ -22,10 +22,10 @@ from typing import Any, cast
 import httptools
 from starlette.types import ASGIApp
 
+from mock_server.fault_answers import CONNECTION_EXTENSION
 from mock_server.http.cycle import HIGH_WATER_BYTES, STATUS_LINES, FlowControl, RequestCycle
 from mock_server.http.forwarded import apply_proxy_headers
 from mock_server.http.inplace import NOT_HTTP, InPlace, Routed
-from mock_server.http.socket_faults import CONNECTION_EXTENSION
 
 KEEP_ALIVE_S = 5.0
 """How long an idle kept-alive connection stays open (uvicorn's default too)."""

@@ -15,8 +15,14 @@ import pytest
 
 from mock_server import Settings, api, create_app
 from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
-from mock_server.http.journal import SCENARIO_SCOPE_KEY
-from mock_server.scenarios import SCENARIO_HEADER, Match, Rule, Scenario, ScenarioBook
+from mock_server.scenarios import (
+    SCENARIO_HEADER,
+    SCENARIO_SCOPE_KEY,
+    Match,
+    Rule,
+    Scenario,
+    ScenarioBook,
+)
 from mock_server.state import MemoryQueue, MockState
 from tests.conftest import REPO
 

@@ -1,6 +1,7 @@
 """How a faulted request is answered (a submit, a status request, a download): HTTP errors,
 late or slow answers, broken sockets. The fault's data (``Fault``, ``FaultMix``, the
-kinds) is the engine's (``mock_server.scenarios``); this is how it is delivered."""
+kinds) is ``mock_server.faults``; this is how it is delivered, down to the socket (the
+connection's transport reaches the app through ``CONNECTION_EXTENSION``)."""
 
 from __future__ import annotations
 
