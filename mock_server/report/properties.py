@@ -20,6 +20,7 @@ to honour) is ``not_judged`` too, with why.
     fetches_every_image    every image URL of a SUCCESS fetched
     no_poll_after_final    no poll of a job after its final answer
     no_poll_after_gone     no poll of a job after a 404 or 410 for it
+    sends_its_key          every status request carries the API key (none refused 401)
     no_duplicate_submit    no submit of the same body while its first job was never
                            followed to its end (a likely double charge)
     finishes               the harness did not have to stop it
@@ -363,6 +364,21 @@ def _no_poll_after_final(evidence: Evidence) -> Verdict:
 @client_property("no_poll_after_gone", "no poll of a job after a 404 or 410 for it")
 def _no_poll_after_gone(evidence: Evidence) -> Verdict:
     return _no_poll_after(evidence, "gone", "a 404 or 410 for it")
+
+
+@client_property("sends_its_key", "every status request carries the API key (none refused 401)")
+def _sends_its_key(evidence: Evidence) -> Verdict:
+    polls = [i for i, e in enumerate(evidence.exchanges) if traffic.step(e) == "poll"]
+    if not polls:
+        return _not_judged("no status request")
+    keyless = [
+        i
+        for i in polls
+        if evidence.exchanges[i].get("client") is None or evidence.exchanges[i]["status"] == 401
+    ]
+    if keyless:
+        return _broken(f"sent {len(keyless)} status request(s) without its API key", *keyless)
+    return _held()
 
 
 def _no_poll_after(evidence: Evidence, mark: Literal["final", "gone"], words: str) -> Verdict:

@@ -48,7 +48,7 @@ CAUGHT = [
         "submits_once",
     ),
     ("first-image-only", Flow(samples=2, pending_polls=0), "fetches_every_image"),
-    ("drops-key-on-polls", Flow(), "returns_every_sample"),
+    ("drops-key-on-polls", Flow(), "sends_its_key"),
     ("junk-images", Flow(pending_polls=0), "writes_served_images"),
     ("dies-by-signal", Flow(), "returns_every_sample"),
 ]

@@ -119,6 +119,7 @@ PLANTED = [
         "no_duplicate_submit",
     ),
     ("first-image-only", ["success"], "fetches_every_image"),
+    ("drops-key-on-polls", ["pending-then-success"], "sends_its_key"),
 ]
 
 

@@ -31,7 +31,7 @@ BUGS = {
     "crashes-on-429": "crashes on a 429, without the server's words (returns_every_sample)",
     "resubmits-on-poll-error": "submits again when a status request fails (submits_once)",
     "first-image-only": "downloads only the first image (fetches_every_image)",
-    "drops-key-on-polls": "sends no API key with its status requests (returns_every_sample)",
+    "drops-key-on-polls": "sends no API key with its status requests (sends_its_key)",
 }
 """Each bug planted in ``generate``, and the property that catches it."""
 

@@ -28,7 +28,7 @@ def verdict(
 
 
 def test_the_registry_holds_the_built_in_properties_in_their_order() -> None:
-    assert list(PROPERTIES)[:12] == [
+    assert list(PROPERTIES)[:13] == [
         "returns_every_sample",
         "surfaces_failure",
         "surfaces_lost_submit",
@@ -39,6 +39,7 @@ def test_the_registry_holds_the_built_in_properties_in_their_order() -> None:
         "fetches_every_image",
         "no_poll_after_final",
         "no_poll_after_gone",
+        "sends_its_key",
         "no_duplicate_submit",
         "finishes",
     ]
@@ -235,6 +236,19 @@ def test_a_poll_after_a_404_or_410_is_broken() -> None:
     got = verdict("no_poll_after_gone", [*expired, poll(2.0, status=410), poll(3.0, status=410)])
     assert got.state == "broken" and got.exchanges == (1, 2, 3)
     assert verdict("no_poll_after_gone", careful()).state == "not_judged"
+
+
+# sends_its_key
+
+
+def test_a_status_request_without_the_key_is_broken() -> None:
+    assert verdict("sends_its_key", careful()).state == "held"
+    keyless = careful()
+    keyless[2] = {**keyless[2], "client": None, "status": 401}
+    got = verdict("sends_its_key", keyless)
+    assert got.state == "broken" and got.exchanges == (2,)
+    assert "1 status request(s) without its API key" in got.why
+    assert verdict("sends_its_key", [submit(0.0)]).state == "not_judged"
 
 
 # no_duplicate_submit
