@@ -24,8 +24,10 @@
 // Node 18+ (global fetch); no npm packages. The default --base-url is the local mock
 // (`ipmock serve`); the real API costs credits, so it is used only when named.
 
+import { realpathSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const LOCAL_MOCK = "http://127.0.0.1:8000";
 const SUBMIT_PATH = "/sdxl/text2image/v1";
@@ -162,6 +164,18 @@ class Client {
     return answer;
   }
 
+  /** Each URL's bytes (Buffers), in order. The URLs need no API key: none is sent. */
+  async images(urls) {
+    const images = [];
+    for (const [n, url] of urls.entries()) {
+      const step = `download ${n + 1} of ${urls.length} (${url})`;
+      const got = await this.get(url, step, {});
+      if (got.status !== 200) throw new ClientError(`${step}: HTTP ${got.status}`);
+      images.push(got.body);
+    }
+    return images;
+  }
+
   /** Save each URL as PREFIX-N.png in outDir (N.png with an empty prefix). The URLs need
    * no API key: none is sent. */
   async download(urls, outDir, prefix) {
@@ -263,6 +277,15 @@ async function fromProtocol(env) {
   await client.download(answer.download_urls, env.IPMOCK_OUT, "");
 }
 
+/** One generation of `request` from code that imports this file: the images as Buffers.
+ * Throws an Error whose message names the failing step and the server's own words. */
+export async function generate(baseUrl, apiKey, request, options = {}) {
+  const { pollInterval = 2, timeout = 300, retries = 5 } = options;
+  const client = new Client(baseUrl, apiKey, { pollInterval, timeout, retries });
+  const answer = await client.poll(await client.submit(request));
+  return client.images(answer.download_urls);
+}
+
 async function main() {
   if (process.argv.length === 2 && process.env.IPMOCK_REQUEST) {
     await fromProtocol(process.env);
@@ -294,7 +317,10 @@ async function main() {
   }
 }
 
-main().catch((error) => {
+// Run as a program (not imported): the command line, or ipmock fuzz's protocol.
+const script = process.argv[1];
+const runAsProgram = script && import.meta.url === pathToFileURL(realpathSync(script)).href;
+if (runAsProgram) main().catch((error) => {
   if (error instanceof UsageError) {
     console.error(`${USAGE.split("\n")[0]}\nerror: ${error.message}`);
     process.exit(2);
