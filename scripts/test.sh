@@ -4,26 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A real redis-server for the Redis store's tests (they start and stop it themselves).
-if ! command -v redis-server >/dev/null; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get install -y -q redis-server >/dev/null 2>&1 \
-        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q redis-server >/dev/null; }
-fi
-
-# curl for the docs pages' examples (tests/docs run them as a reader types them).
-if ! command -v curl >/dev/null; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get install -y -q curl >/dev/null 2>&1 \
-        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q curl >/dev/null; }
-fi
-
-# Debian's chromium for the dashboard's browser tests (Playwright drives it; it downloads none).
-if ! command -v chromium >/dev/null; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get install -y -q chromium >/dev/null 2>&1 \
-        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium >/dev/null; }
-fi
+# Debian packages the tests run for real, installed when missing (quietly; the package
+# lists refreshed only when an install fails).
+need() {  # need COMMAND PACKAGE
+    command -v "$1" >/dev/null && return
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get install -y -q "$2" >/dev/null 2>&1 \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "$2" >/dev/null; }
+}
+need redis-server redis-server  # the Redis store's tests start and stop their own
+need curl curl                  # the docs pages' examples, run as a reader types them
+need go golang-go               # docs/any-language.md builds its Go wrapper
+need chromium chromium          # the dashboard's browser tests (Playwright drives it)
 
 python3 -m venv .venv
 # The CPU build of torch first (on these machines it lies on disk), so that the gpu extra

@@ -109,7 +109,7 @@ class PageSession:
     started."""
 
     def __init__(self, folder: Path, page_text: str) -> None:
-        for tool in ("curl", "node", "redis-server"):  # what the pages run besides ipmock
+        for tool in ("curl", "node", "go", "redis-server"):  # what the pages run besides ipmock
             if re.search(rf"^\s*(\$ )?{tool} ", page_text, re.M) and shutil.which(tool) is None:
                 raise ExampleFailed(f"the page runs {tool}, which is not installed")
         self.folder = folder

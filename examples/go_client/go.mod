@@ -1,0 +1,3 @@
+module example.com/you/imageclient
+
+go 1.19
