@@ -4,7 +4,6 @@ a busy one never does (one timer per idle spell, not one per answer)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -12,41 +11,20 @@ from mock_server.http.app import create_app
 from mock_server.http.inplace import InPlace
 from mock_server.http.protocol import HttpProtocol, ServerState
 from mock_server.settings import Settings
+from tests.support.recording_transport import POLL, RecordingTransport
 
 pytestmark = pytest.mark.anyio
 
 TIMEOUT_S = 0.3
-POLL = b"GET /sdxl/text2image/v1/status/nope HTTP/1.1\r\nHost: mock\r\nAPI-Key: k\r\n\r\n"
 
 
-class _Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: Any) -> None:
-        self.written.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-            name, default
-        )
-
-
-async def _connection() -> tuple[HttpProtocol, _Transport]:
+async def _connection() -> tuple[HttpProtocol, RecordingTransport]:
     app = create_app(Settings())
     app.middleware_stack = app.build_middleware_stack()  # what its first call builds
     in_place = InPlace.for_app(app)
     assert in_place is not None  # answers in place from here
     protocol = HttpProtocol(ServerState(app, in_place=in_place, keep_alive_s=TIMEOUT_S))
-    transport = _Transport()
+    transport = RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport
 

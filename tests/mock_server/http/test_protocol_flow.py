@@ -5,7 +5,6 @@ not), reading paused while pipelined requests wait, and resumed after."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -13,47 +12,19 @@ from mock_server.http.app import create_app
 from mock_server.http.inplace import InPlace
 from mock_server.http.protocol import HttpProtocol, ServerState
 from mock_server.settings import Settings
+from tests.support.recording_transport import POLL, RecordingTransport
 
 pytestmark = pytest.mark.anyio
 
-POLL = b"GET /sdxl/text2image/v1/status/nope HTTP/1.1\r\nHost: mock\r\nAPI-Key: k\r\n\r\n"
 CONTRACT = b"GET /openapi.json HTTP/1.1\r\nHost: mock\r\n\r\n"
 
 
-class _Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[bytes] = []
-        self.reading = True
-        self.closed = False
-
-    def write(self, data: Any) -> None:
-        self.written.append(bytes(data))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def pause_reading(self) -> None:
-        self.reading = False
-
-    def resume_reading(self) -> None:
-        self.reading = True
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
-            name, default
-        )
-
-
-def _connection() -> tuple[HttpProtocol, _Transport, ServerState]:
+def _connection() -> tuple[HttpProtocol, RecordingTransport, ServerState]:
     app = create_app(Settings())
     app.middleware_stack = app.build_middleware_stack()  # what its first call builds
     state = ServerState(app, in_place=InPlace.for_app(app))
     protocol = HttpProtocol(state)
-    transport = _Transport()
+    transport = RecordingTransport()
     protocol.connection_made(transport)
     return protocol, transport, state
 
