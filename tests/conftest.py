@@ -180,3 +180,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.socket)
         elif names & SOCKET_FIXTURES:
             item.add_marker(pytest.mark.socket)
+    _name_each_operation(items)
+
+
+def _name_each_operation(items: list[pytest.Item]) -> None:
+    """Schemathesis gives each operation of ``@schema.parametrize()`` an item of its own,
+    named ``test_positive[POST /sdxl/...]``, but on pytest 9 (which builds a test's node id
+    from its callspec, and schemathesis gives none) all of them share the node id
+    ``test_positive``. pytest-xdist reports by node id, so all but one result of each
+    would be lost, a failure among them too: each item's id gets its operation back."""
+    for item in items:
+        if type(item).__name__ == "SchemathesisFunction" and not item.nodeid.endswith("]"):
+            operation = item.name.partition("[")[2].removesuffix("]")
+            if operation:
+                item._id = item._id.with_params(operation)  # type: ignore[attr-defined]
