@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from contract_tests.server import running_server
+from mock_server.contract import STATUS_PREFIX, SUBMIT_PATH
 
-SUBMIT = "/sdxl/text2image/v1"
-STATUS = "/sdxl/text2image/v1/status/"
+SUBMIT, STATUS = SUBMIT_PATH, STATUS_PREFIX
 BODY = json.dumps({"prompt": "a lighthouse at dusk", "width": 64, "height": 64}).encode()
 CONFIG = """\
 [[scenarios]]
@@ -266,6 +266,16 @@ def _start(
     raise AssertionError(f"ipmock serve did not start: exit {process.wait()}")
 
 
+def _rest_of_output(process: subprocess.Popen[str]) -> str:
+    """What a served process printed after its start line; killed first if still running."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    assert process.stdout is not None
+    with process.stdout:
+        return process.stdout.read()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 @pytest.mark.socket
 def test_a_stop_finishes_the_answer_being_made_then_exits(config: str, sig: int) -> None:
@@ -290,12 +300,7 @@ def test_a_stop_finishes_the_answer_being_made_then_exits(config: str, sig: int)
         with pytest.raises(httpx.ConnectError):
             httpx.get(url + "/openapi.json", timeout=2)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        assert process.stdout is not None
-        output = process.stdout.read()
-        process.stdout.close()
+        output = _rest_of_output(process)
     assert "Traceback" not in output and "ERROR" not in output, output
 
 
@@ -316,12 +321,7 @@ def test_ipmock_serve_needs_no_uvicorn() -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(TIMEOUT_S) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        assert process.stdout is not None
-        output = process.stdout.read()
-        process.stdout.close()
+        output = _rest_of_output(process)
     assert "uvicorn" not in output, output
 
 
@@ -335,12 +335,7 @@ def test_log_level_debug_logs_a_line_per_request() -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(TIMEOUT_S) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        assert process.stdout is not None
-        output = process.stdout.read()
-        process.stdout.close()
+        output = _rest_of_output(process)
     assert f'"POST {SUBMIT} HTTP/1.1" 200' in output, output  # not answered in place
     assert '"GET /openapi.json?x=1 HTTP/1.1" 200' in output, output
     assert '"GET /a%0Aforged%20line HTTP/1.1" 404' in output, output
